@@ -1,0 +1,29 @@
+"""Whether an expression is known at compile time, from its shape and the file's #defines and enums."""
+
+from __future__ import annotations
+
+import re
+
+from kalloclint.frontend.facts import Expr
+
+_MACRO_NAME = re.compile(r"^_*[A-Z][A-Z0-9_]*$")
+
+
+def is_constant(expr: Expr, names: frozenset[str] | set[str], constant_macros: frozenset[str]) -> bool:
+    """True when every leaf is a literal, a sizeof, a type, an ALL_CAPS macro or enum name, or a name in
+    `names` (the file's #defines and enum constants); calls count when the callee is an ALL_CAPS macro or
+    one of `constant_macros` and every argument is constant."""
+    e = expr.strip()
+    kind = e.kind
+    if kind in ("number", "char", "string", "sizeof", "type"):
+        return True
+    if kind == "ident":
+        return bool(_MACRO_NAME.match(e.text)) or e.text in names
+    if kind == "call":
+        if not (_MACRO_NAME.match(e.op) or e.op in constant_macros):
+            return False
+    elif kind == "cast":
+        return len(e.children) == 2 and is_constant(e.children[1], names, constant_macros)
+    elif kind not in ("binary", "unary", "paren", "conditional"):
+        return False
+    return all(is_constant(c, names, constant_macros) for c in e.children)

@@ -1,0 +1,84 @@
+"""KAL201 alloc-size-multiply: an allocation size computed with an unchecked multiplication."""
+
+from __future__ import annotations
+
+from kalloclint.analysis.sizes import flex_struct_size, product_factors, sizeof_operand, unchecked_products
+from kalloclint.checks import Check
+from kalloclint.findings import Fix
+
+
+class AllocSizeMultiply(Check):
+    """
+    ## What it does
+    Finds allocation sizes that multiply values not all known at compile time, such as
+    `kmalloc(n * sizeof(*p), GFP_KERNEL)`, in the kmalloc, krealloc, vmalloc, kvmalloc and devm_kmalloc
+    families and their `_node` variants. Products of constants only (literals, `sizeof`, macro and enum
+    names) are fine.
+
+    ## Why is this bad?
+    The multiplication can overflow and wrap around to a small number; the allocation then succeeds
+    with a buffer far smaller than the code believes, and the writes that follow corrupt memory. The
+    array allocators check the multiplication and fail instead.
+
+    ## Example
+    ```c
+    ring->desc = kmalloc(count * sizeof(*ring->desc), GFP_KERNEL);
+    ```
+
+    ## Use instead
+    ```c
+    ring->desc = kmalloc_array(count, sizeof(*ring->desc), GFP_KERNEL);
+    ```
+    `kcalloc` for `kzalloc`, `vmalloc_array`/`vcalloc`, `kvmalloc_array`/`kvcalloc`, `krealloc_array`,
+    `devm_kmalloc_array`/`devm_kcalloc`; where the allocator has no array form, `array_size(a, b)` or
+    `array3_size(a, b, c)`, and `size_add()` for sums.
+
+    ## Fix safety
+    The fix (for a size that is exactly `a * b`) switches to the array form, or wraps the product in
+    `array_size()`. It is safe: the result differs only when the multiplication overflows, where the
+    allocation now fails instead of returning a short buffer.
+
+    ## References
+    - Documentation/core-api/memory-allocation.rst (kmalloc_array, kcalloc)
+    - Documentation/process/deprecated.rst, "open-coded arithmetic in allocator arguments"
+    - include/linux/overflow.h (array_size, array3_size, size_add)
+    """
+
+    code = "KAL201"
+    name = "alloc-size-multiply"
+    severity = "warning"
+
+    def run(self, ctx):
+        for site in ctx.alloc_sites():
+            allocator = site.allocator
+            size = site.arg(allocator.size)
+            if allocator.count is not None or size is None or size.kind == "opaque":
+                continue
+            products = unchecked_products(size, ctx.is_constant)
+            if not products:
+                continue
+            type_of = lambda e: ctx.type_of(e, site.function)  # noqa: E731
+            if flex_struct_size(size, type_of, ctx.struct, ctx.is_constant) is not None:
+                continue  # KAL202 reports it, with the struct_size() advice
+            whole = products[0] is size.strip()
+            helper = allocator.array if allocator.array else "array_size"
+            yield ctx.finding(
+                self, size.span,
+                f"{allocator.name}() size '{size.text}' multiplies without an overflow check; "
+                f"use {helper}()",
+                fix=_fix(ctx, site, size, helper) if whole else None,
+            )
+
+
+def _fix(ctx, site, size, helper: str) -> Fix | None:
+    factors = product_factors(size)
+    if len(factors) != 2:
+        return None
+    count, elem = factors
+    if sizeof_operand(count) is not None or (ctx.is_constant(count) and not ctx.is_constant(elem)):
+        count, elem = elem, count
+    if helper == "array_size":
+        edits = (ctx.replace(size.span, f"array_size({count.text}, {elem.text})"),)
+        return Fix("Wrap the product in array_size()", "safe", edits)
+    edits = (ctx.replace(site.call.name_span, helper), ctx.replace(size.span, f"{count.text}, {elem.text}"))
+    return Fix(f"Use {helper}()", "safe", edits)

@@ -1,0 +1,135 @@
+"""The command line: `kalloclint [OPTIONS] PATH...`, its options, output and exit codes."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections import Counter
+from pathlib import Path
+
+from kalloclint import __version__
+from kalloclint.checks import all_checks, check_by_key
+from kalloclint.config import ConfigError, Settings, find_config, load_settings
+from kalloclint.engine import run
+from kalloclint.findings import SEVERITIES
+from kalloclint.model import ModelError, load_model
+from kalloclint.report import json as json_report
+from kalloclint.report import text as text_report
+
+EXIT_CLEAN, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
+
+
+def _list(values: list[str] | None) -> list[str]:
+    return [v.strip() for item in values or [] for v in item.split(",") if v.strip()]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="kalloclint",
+        description="Find misuse of the Linux kernel's memory-allocation APIs in C source, without a build.",
+        epilog="Exit status: 0 nothing shown, 1 findings shown, 2 usage, configuration or internal error.")
+    p.add_argument("paths", nargs="*", metavar="PATH", help="files or directories to check; - reads stdin")
+    p.add_argument("--select", action="append", metavar="RULES",
+                   help="rules to check: codes, names or prefixes, comma-separated (default: ALL)")
+    p.add_argument("--ignore", action="append", metavar="RULES", help="rules not to check")
+    p.add_argument("--extend-select", action="append", metavar="RULES", help="rules to add to the selection")
+    p.add_argument("--exclude", action="append", metavar="GLOB", help="skip files and directories matching GLOB")
+    p.add_argument("--format", choices=("text", "json"), default="text", help="output format (default: text)")
+    p.add_argument("--min-severity", choices=SEVERITIES, help="hide findings below this severity")
+    p.add_argument("--statistics", action="store_true", help="print how many findings each rule produced")
+    p.add_argument("--exit-zero", action="store_true", help="exit 0 even when findings are shown")
+    p.add_argument("--warn-unused-ignores", action="store_true",
+                   help="report `kalloclint: ignore[...]` comments that silence nothing")
+    p.add_argument("--config", metavar="FILE", help="use this configuration file instead of searching")
+    p.add_argument("--stdin-filename", metavar="PATH", help="the name to report for source read from stdin")
+    p.add_argument("--list-rules", action="store_true", help="list every rule and exit")
+    p.add_argument("--explain", metavar="RULE", help="show a rule's documentation and exit")
+    p.add_argument("--version", action="version", version=f"kalloclint {__version__}")
+    return p
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    if args.config:
+        config = Path(args.config)
+        if not config.is_file():
+            raise ConfigError(f"{config}: configuration file not found")
+    else:
+        start = next((Path(p) for p in args.paths if p != "-"), None) or Path(args.stdin_filename or ".")
+        config = find_config(start.resolve() if start.exists() else Path.cwd())
+    settings = load_settings(config) if config is not None else Settings()
+    if args.select:
+        settings.select = _list(args.select)
+    settings.ignore += _list(args.ignore)
+    settings.extend_select += _list(args.extend_select)
+    settings.exclude += _list(args.exclude)
+    if args.min_severity:
+        settings.min_severity = args.min_severity
+    return settings
+
+
+def list_rules() -> str:
+    rows = [f"{c.code}  {c.name:<28} {c.severity:<8} {c.summary()}" for c in all_checks()]
+    return "\n".join(rows) + "\n"
+
+
+def explain(key: str) -> str | None:
+    check = check_by_key(key)
+    if check is None:
+        return None
+    return f"# {check.code} {check.name} ({check.severity})\n\n{check.doc()}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    out = sys.stdout
+    if args.list_rules:
+        out.write(list_rules())
+        return EXIT_CLEAN
+    if args.explain:
+        text = explain(args.explain)
+        if text is None:
+            print(f"kalloclint: unknown rule '{args.explain}' (see --list-rules)", file=sys.stderr)
+            return EXIT_ERROR
+        out.write(text)
+        return EXIT_CLEAN
+    if not args.paths:
+        parser.print_usage(sys.stderr)
+        print("kalloclint: error: give at least one PATH (or - for stdin)", file=sys.stderr)
+        return EXIT_ERROR
+    try:
+        settings = _settings(args)
+        model = load_model(tuple(settings.model_files))
+        stdin = None
+        paths = [p for p in args.paths if p != "-"]
+        if "-" in args.paths:
+            stdin = (args.stdin_filename or "<stdin>", sys.stdin.buffer.read())
+        result = run(paths, settings, model, stdin=stdin, warn_unused_ignores=args.warn_unused_ignores)
+    except (ConfigError, ModelError) as exc:
+        print(f"kalloclint: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    for diagnostic in result.diagnostics:
+        print(f"kalloclint: {diagnostic}", file=sys.stderr)
+    findings = result.findings
+    if args.statistics:
+        if args.format == "json":
+            counts = Counter((f.code, f.name, f.severity) for f in findings)
+            out.write(json.dumps([{"code": c, "name": n, "severity": s, "count": k}
+                                  for (c, n, s), k in sorted(counts.items())], indent=2) + "\n")
+        else:
+            out.write(text_report.statistics(findings))
+    elif args.format == "json":
+        out.write(json_report.render(findings, {p: f.index for p, f in result.files.items()}))
+    else:
+        out.write(text_report.render(findings))
+    out.flush()
+    if any(d.fatal for d in result.diagnostics):
+        return EXIT_ERROR
+    if findings and not args.exit_zero:
+        return EXIT_FINDINGS
+    return EXIT_CLEAN
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

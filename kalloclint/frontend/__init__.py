@@ -1,0 +1,1 @@
+"""Front end: macro rewrite, tree-sitter parsing, and extraction of per-file facts."""

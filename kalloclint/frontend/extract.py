@@ -1,0 +1,396 @@
+"""Parse one file with tree-sitter and extract its facts; no tree-sitter object leaves this module."""
+
+from __future__ import annotations
+
+import re
+from bisect import bisect_right
+
+import tree_sitter as ts
+import tree_sitter_c as tsc
+
+from kalloclint.frontend.facts import (Call, Decl, Expr, FileFacts, Function, Rewrite, Stmt,
+                                       StructDef, Suppression)
+from kalloclint.frontend.rewrite import rewrite_source
+from kalloclint.model import Model
+from kalloclint.source import LineIndex, SourceFile, Span
+
+LANGUAGE = ts.Language(tsc.language())
+_QUERY = ts.Query(LANGUAGE, """
+(function_definition) @function
+(call_expression) @call
+(struct_specifier name: (type_identifier) body: (field_declaration_list)) @struct
+(union_specifier name: (type_identifier) body: (field_declaration_list)) @struct
+(enumerator name: (identifier) @enumerator)
+(preproc_def name: (identifier) @define)
+(ERROR) @error
+(translation_unit (declaration) @global)
+""")
+_SUPPRESSION = re.compile(rb"kalloclint:\s*(ignore-file|ignore)\[([^\]\n]*)\]")
+_MAX_EXPR_NODES = 300
+
+_EXPR_KINDS = {
+    "identifier": "ident", "number_literal": "number", "string_literal": "string",
+    "concatenated_string": "string", "char_literal": "char", "call_expression": "call",
+    "binary_expression": "binary", "unary_expression": "unary", "pointer_expression": "unary",
+    "sizeof_expression": "sizeof", "cast_expression": "cast", "parenthesized_expression": "paren",
+    "field_expression": "field", "subscript_expression": "subscript",
+    "conditional_expression": "conditional", "comma_expression": "comma", "type_descriptor": "type",
+    "assignment_expression": "assign", "true": "number", "false": "number", "null": "ident",
+}
+_STMT_KINDS = {
+    "compound_statement": "block", "if_statement": "if", "while_statement": "while",
+    "do_statement": "do", "for_statement": "for", "switch_statement": "switch",
+    "case_statement": "case", "labeled_statement": "label", "goto_statement": "goto",
+    "return_statement": "return", "break_statement": "break", "continue_statement": "continue",
+    "expression_statement": "expr", "declaration": "decl",
+}
+_PREPROC_BLOCKS = {"preproc_if", "preproc_ifdef", "preproc_else", "preproc_elif", "preproc_elifdef"}
+
+
+class _File:
+    """Per-file extraction state: the original bytes for texts, the line index for spans."""
+
+    def __init__(self, original: bytes, index: LineIndex, model: Model, rewrites: tuple[Rewrite, ...]):
+        self.original = original
+        self.index = index
+        self.model = model
+        self.rewrites = rewrites
+        self.loop_macros = {r.start: r.original.split("(", 1)[0] for r in rewrites if r.kind in ("loop", "guard")}
+
+    def text(self, node: ts.Node) -> str:
+        return self.original[node.start_byte:node.end_byte].decode("utf-8", "replace")
+
+    def span(self, node: ts.Node) -> Span:
+        (r0, c0), (r1, c1) = node.start_point, node.end_point
+        col = self.index.column
+        return Span(node.start_byte, node.end_byte, r0 + 1, col(r0, c0), r1 + 1, col(r1, c1))
+
+    # -- expressions -------------------------------------------------------------------------
+
+    def expr(self, node: ts.Node, budget: list[int] | None = None) -> Expr:
+        if budget is None:
+            budget = [_MAX_EXPR_NODES]
+        budget[0] -= 1
+        kind = _EXPR_KINDS.get(node.type, "other")
+        text = self.text(node)
+        span = self.span(node)
+        if budget[0] <= 0:
+            return Expr("opaque", text, span)
+        if kind == "ident" or kind in ("number", "string", "char"):
+            return Expr(kind, text, span)
+        if kind == "type":
+            return Expr("type", " ".join(text.split()), span)
+        op = ""
+        children: list[ts.Node]
+        if kind == "call":
+            fn = node.child_by_field_name("function")
+            op = self.text(fn) if fn is not None else ""
+            args = node.child_by_field_name("arguments")
+            children = _named(args) if args is not None else []
+        elif kind in ("binary", "unary", "assign"):
+            operator = node.child_by_field_name("operator")
+            op = operator.type if operator is not None else ""
+            children = _named(node)
+        elif kind == "field":
+            operator = node.child_by_field_name("operator")
+            member = node.child_by_field_name("field")
+            op = (operator.type if operator is not None else "->") + (self.text(member) if member else "")
+            arg = node.child_by_field_name("argument")
+            children = [arg] if arg is not None else []
+        elif kind == "sizeof":
+            inner = node.child_by_field_name("type") or node.child_by_field_name("value")
+            children = [inner] if inner is not None else []
+        elif kind == "cast":
+            children = [c for c in (node.child_by_field_name("type"), node.child_by_field_name("value")) if c]
+        else:
+            children = _named(node)
+        return Expr(kind, text, span, op, tuple(self.expr(c, budget) for c in children))
+
+    def shallow(self, node: ts.Node) -> Expr:
+        return Expr("opaque", self.text(node), self.span(node))
+
+    # -- declarations ------------------------------------------------------------------------
+
+    def decls(self, node: ts.Node) -> list[Decl]:
+        """The names a declaration, parameter or field declaration introduces."""
+        type_node = node.child_by_field_name("type")
+        base = type_text(self.text(type_node)) if type_node is not None else ""
+        out = []
+        for child in node.children_by_field_name("declarator"):
+            decl = self.declarator(child, base)
+            if decl is not None:
+                out.append(decl)
+        return out
+
+    def declarator(self, node: ts.Node, base: str) -> Decl | None:
+        pointer, array = 0, None
+        while True:
+            t = node.type
+            if t in ("identifier", "field_identifier"):
+                return Decl(self.text(node), base, pointer, array, self.span(node))
+            if t == "init_declarator" or t == "parenthesized_declarator":
+                inner = node.child_by_field_name("declarator") or (node.named_children[0] if node.named_children else None)
+            elif t == "pointer_declarator":
+                pointer += 1
+                inner = node.child_by_field_name("declarator")
+            elif t == "array_declarator":
+                size = node.child_by_field_name("size")
+                if array is None:
+                    array = self.text(size) if size is not None else ""
+                inner = node.child_by_field_name("declarator")
+            elif t == "function_declarator":
+                pointer += 1  # a function pointer: a pointer as far as sizes go
+                inner = node.child_by_field_name("declarator")
+            else:
+                return None
+            if inner is None:
+                return None
+            node = inner
+
+    def struct(self, node: ts.Node) -> StructDef:
+        name = self.text(node.child_by_field_name("name"))
+        body = node.child_by_field_name("body")
+        fields: list[Decl] = []
+        for member in body.named_children:
+            if member.type == "field_declaration":
+                fields.extend(self.decls(member))
+        packed = any(r.original == "__packed" and node.start_byte <= r.start < node.end_byte + 16
+                     for r in self.rewrites) or "packed" in self.text(node)[-64:]
+        kind = "union" if node.type == "union_specifier" else "struct"
+        return StructDef(name, kind, tuple(fields), self.span(node), packed)
+
+    # -- statements --------------------------------------------------------------------------
+
+    def stmt(self, node: ts.Node, locals_: list[Decl]) -> Stmt:
+        t = node.type
+        kind = _STMT_KINDS.get(t)
+        span = self.span(node)
+        if t in _PREPROC_BLOCKS:
+            return self.preproc(node, locals_)
+        if kind is None:
+            if t == "attributed_statement":
+                inner = [c for c in node.named_children if c.type != "attribute_declaration"]
+                if inner:
+                    return self.stmt(inner[-1], locals_)
+            return Stmt("empty" if t == ";" else "other", span)
+        if kind == "decl":
+            locals_.extend(self.decls(node))
+            return Stmt("decl", span)
+        if kind == "block":
+            return Stmt("block", span, self.stmts(node.named_children, locals_))
+        if kind == "if":
+            cond = node.child_by_field_name("condition")
+            then = node.child_by_field_name("consequence")
+            alt = node.child_by_field_name("alternative")
+            if alt is not None and alt.type == "else_clause":
+                alt = alt.named_children[0] if alt.named_children else None
+            return Stmt("if", span, (self.stmt(then, locals_),) if then is not None else (),
+                        self.cond(cond), self.stmt(alt, locals_) if alt is not None else None,
+                        macro=self.loop_macros.get(node.start_byte, ""))
+        if kind in ("while", "do", "switch"):
+            body = node.child_by_field_name("body")
+            return Stmt(kind, span, (self.stmt(body, locals_),) if body is not None else (),
+                        self.cond(node.child_by_field_name("condition")),
+                        macro=self.loop_macros.get(node.start_byte, ""))
+        if kind == "for":
+            init = node.child_by_field_name("initializer")
+            if init is not None and init.type == "declaration":
+                locals_.extend(self.decls(init))
+            body = node.child_by_field_name("body")
+            return Stmt("for", span, (self.stmt(body, locals_),) if body is not None else (),
+                        self.cond(node.child_by_field_name("condition")))
+        if kind == "case":
+            value = node.child_by_field_name("value")
+            body = [c for c in node.named_children if c is not value]
+            return Stmt("case", span, self.stmts(body, locals_), self.cond(value),
+                        label="case" if value is not None else "default")
+        if kind == "label":
+            label = node.child_by_field_name("label")
+            body = [c for c in node.named_children if c is not label]
+            return Stmt("label", span, self.stmts(body, locals_), label=self.text(label) if label else "")
+        if kind == "goto":
+            label = node.child_by_field_name("label")
+            return Stmt("goto", span, label=self.text(label) if label is not None else "")
+        if kind == "return":
+            value = node.named_children[0] if node.named_children else None
+            return Stmt("return", span, cond=self.expr(value) if value is not None else None)
+        return Stmt(kind, span)
+
+    def stmts(self, nodes, locals_: list[Decl]) -> tuple[Stmt, ...]:
+        return tuple(self.stmt(c, locals_) for c in nodes if c.type != "comment")
+
+    def preproc(self, node: ts.Node, locals_: list[Decl]) -> Stmt:
+        """`#if` inside a function: either branch may be compiled, so it is an `if` with no condition."""
+        alt_node = node.child_by_field_name("alternative")
+        skip = {alt_node, node.child_by_field_name("condition"), node.child_by_field_name("name")}
+        body = [c for c in node.named_children if c not in skip and not c.type.startswith("preproc_arg")
+                and c.type not in ("identifier", "preproc_defined", "binary_expression", "comment")]
+        then = Stmt("block", self.span(node), self.stmts(body, locals_))
+        alt = self.preproc(alt_node, locals_) if alt_node is not None else None
+        return Stmt("if", self.span(node), (then,), None, alt, macro="#if")
+
+    def cond(self, node: ts.Node | None) -> Expr | None:
+        if node is None:
+            return None
+        if node.type == "parenthesized_expression" and node.named_child_count == 1:
+            node = node.named_children[0]
+        return self.expr(node)
+
+
+def _named(node: ts.Node) -> list[ts.Node]:
+    return [c for c in node.named_children if c.type != "comment"]
+
+
+_QUALIFIERS = {"const", "volatile", "static", "extern", "register", "inline", "restrict", "__restrict",
+               "_Atomic", "auto", "signed"}
+
+
+def type_text(text: str) -> str:
+    """A type's spelling without qualifiers and with single spaces: `const struct foo` -> `struct foo`."""
+    words = [w for w in text.replace("*", " * ").split() if w not in _QUALIFIERS]
+    return " ".join(words).replace(" *", "*") if words else text.strip()
+
+
+def _declarator_name(node: ts.Node) -> ts.Node | None:
+    while node is not None and node.type not in ("identifier", "field_identifier"):
+        node = node.child_by_field_name("declarator")
+    return node
+
+
+def _call_context(call: ts.Node) -> tuple[str, ts.Node | None, ts.Node | None, ts.Node | None]:
+    """Where a call's value goes: (use, target node, cast node, whole-statement node)."""
+    node, cast = call, None
+    parent = node.parent
+    while parent is not None and parent.type in ("parenthesized_expression", "cast_expression"):
+        if parent.type == "cast_expression" and cast is None:
+            cast = parent
+        node, parent = parent, parent.parent
+    if parent is None:
+        return "other", None, cast, None
+    t = parent.type
+    if t == "assignment_expression" and parent.child_by_field_name("right") == node:
+        op = parent.child_by_field_name("operator")
+        if op is not None and op.type != "=":
+            return "other", None, cast, None
+        stmt = parent.parent if parent.parent is not None and parent.parent.type == "expression_statement" else None
+        return "assign", parent.child_by_field_name("left"), cast, stmt
+    if t == "init_declarator" and parent.child_by_field_name("value") == node:
+        decl = parent.parent
+        stmt = decl if decl is not None and decl.type == "declaration" else None
+        return "init", _declarator_name(parent.child_by_field_name("declarator")), cast, stmt
+    if t == "expression_statement":
+        return "stmt", None, cast, parent
+    if t == "return_statement":
+        return "return", None, cast, None
+    if t == "argument_list":
+        return "arg", None, cast, None
+    if t in ("if_statement", "while_statement") or (t == "unary_expression" and parent.parent is not None
+                                                   and parent.parent.type == "parenthesized_expression"):
+        return "cond", None, cast, None
+    return "other", None, cast, None
+
+
+def _contains(ranges: list[tuple[int, int]], starts: list[int], offset: int) -> bool:
+    i = bisect_right(starts, offset) - 1
+    return i >= 0 and ranges[i][0] <= offset < ranges[i][1]
+
+
+def extract(source: SourceFile, model: Model) -> FileFacts:
+    """Facts for one file. The tree is dropped before returning."""
+    original = source.data
+    parse_bytes, rewrites = rewrite_source(original, model.macros)
+    tree = ts.Parser(LANGUAGE).parse(parse_bytes)
+    index = LineIndex.build(original)
+    f = _File(original, index, model, rewrites)
+    caps = ts.QueryCursor(_QUERY).captures(tree.root_node)
+
+    errors: list[tuple[int, int]] = []
+    for a, b in sorted((n.start_byte, n.end_byte) for n in caps.get("error", [])):
+        if errors and a <= errors[-1][1]:
+            errors[-1] = (errors[-1][0], max(b, errors[-1][1]))
+        else:
+            errors.append((a, b))
+    error_starts = [a for a, _ in errors]
+
+    structs = tuple(f.struct(n) for n in caps.get("struct", []))
+    enum_constants = frozenset(f.text(n) for n in caps.get("enumerator", []))
+    defines = {}
+    for n in caps.get("define", []):
+        value = n.parent.child_by_field_name("value")
+        defines[f.text(n)] = f.text(value).strip() if value is not None else ""
+    globals_ = tuple(d for n in caps.get("global", []) for d in f.decls(n))
+
+    fn_nodes = sorted(caps.get("function", []), key=lambda n: n.start_byte)
+    call_nodes = sorted(caps.get("call", []), key=lambda n: n.start_byte)
+    functions = []
+    ci = 0
+    for fn in fn_nodes:
+        while ci < len(call_nodes) and call_nodes[ci].start_byte < fn.start_byte:
+            ci += 1
+        calls = []
+        while ci < len(call_nodes) and call_nodes[ci].start_byte < fn.end_byte:
+            calls.append(_call(f, call_nodes[ci], errors, error_starts))
+            ci += 1
+        function = _function(f, fn, tuple(calls))
+        if function is not None:
+            functions.append(function)
+
+    suppressions = []
+    for m in _SUPPRESSION.finditer(original):
+        codes = tuple(c.strip() for c in m.group(2).decode("utf-8", "replace").split(",") if c.strip())
+        span = index.span(m.start(), m.end())
+        suppressions.append(Suppression(span.line, codes, m.group(1) == b"ignore-file", span))
+
+    return FileFacts(
+        path=source.path, index=index, functions=tuple(functions), structs=structs, globals=globals_,
+        defines=defines, enum_constants=enum_constants, rewrites=rewrites,
+        suppressions=tuple(suppressions), error_count=len(errors), warnings=source.warnings,
+    )
+
+
+def _function(f: _File, node: ts.Node, calls: tuple[Call, ...]) -> Function | None:
+    declarator = node.child_by_field_name("declarator")
+    while declarator is not None and declarator.type != "function_declarator":
+        declarator = declarator.child_by_field_name("declarator")
+    body = node.child_by_field_name("body")
+    if declarator is None or body is None:
+        return None
+    name_node = declarator.child_by_field_name("declarator")
+    if name_node is None or name_node.type != "identifier":
+        return None
+    params: list[Decl] = []
+    plist = declarator.child_by_field_name("parameters")
+    if plist is not None:
+        for p in plist.named_children:
+            if p.type == "parameter_declaration":
+                params.extend(f.decls(p))
+    static = any(c.type == "storage_class_specifier" and f.text(c) == "static" for c in node.children)
+    annotations = tuple(r.original for r in f.rewrites if node.start_byte <= r.start < body.start_byte)
+    locals_: list[Decl] = []
+    stmt = f.stmt(body, locals_)
+    return Function(f.text(name_node), f.span(node), f.span(name_node), static, annotations,
+                    tuple(params), tuple(locals_), stmt, calls)
+
+
+def _call(f: _File, node: ts.Node, errors, error_starts) -> Call:
+    fn = node.child_by_field_name("function")
+    args_node = node.child_by_field_name("arguments")
+    name = f.text(fn) if fn is not None else ""
+    arg_nodes = _named(args_node) if args_node is not None else []
+    if name in f.model.interesting:
+        args = tuple(f.expr(a) for a in arg_nodes)
+    else:
+        args = tuple(f.expr(a) if b"GFP" in f.original[a.start_byte:a.end_byte] else f.shallow(a)
+                     for a in arg_nodes)
+    use, target, cast, stmt = _call_context(node)
+    return Call(
+        name=name,
+        span=f.span(node),
+        name_span=f.span(fn) if fn is not None else f.span(node),
+        args=args,
+        target=f.expr(target) if target is not None else None,
+        cast=f.expr(cast) if cast is not None else None,
+        use=use,
+        stmt=f.span(stmt) if stmt is not None else None,
+        in_error=_contains(errors, error_starts, node.start_byte),
+    )

@@ -1,0 +1,170 @@
+"""Per-file facts: the picklable contract between the front end and everything after it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from kalloclint.source import LineIndex, Span
+
+
+@dataclass(slots=True)
+class Expr:
+    """A small expression tree. kind is one of: ident, number, string, char, call, binary, unary,
+    sizeof, cast, paren, field, subscript, conditional, comma, type, opaque (not expanded), other.
+    op holds the operator, the callee of a call, or the member of a field access."""
+
+    kind: str
+    text: str
+    span: Span
+    op: str = ""
+    children: tuple[Expr, ...] = ()
+
+    def walk(self):
+        """This node and every node below it, depth first."""
+        stack = [self]
+        while stack:
+            node = stack.pop()
+            yield node
+            stack.extend(reversed(node.children))
+
+    def strip(self) -> Expr:
+        """The expression without enclosing parentheses."""
+        node = self
+        while node.kind == "paren" and node.children:
+            node = node.children[0]
+        return node
+
+
+def norm(text: str) -> str:
+    """Expression text without white space, for comparing two spellings of one expression."""
+    return "".join(text.split())
+
+
+@dataclass(frozen=True, slots=True)
+class Decl:
+    """A declared name: its base type (`struct foo`, `u8`), pointer depth and array dimension text
+    (`None`: not an array; `""`: a flexible array `[]`)."""
+
+    name: str
+    type: str
+    pointer: int
+    array: str | None
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class StructDef:
+    """A struct or union definition seen in a file."""
+
+    name: str
+    kind: str
+    fields: tuple[Decl, ...]
+    span: Span
+    packed: bool = False
+
+    def flexible_member(self) -> Decl | None:
+        """The trailing flexible array member (`x[]`, or the old `x[0]` form), if any."""
+        if self.fields and self.fields[-1].array in ("", "0"):
+            return self.fields[-1]
+        return None
+
+    def field(self, name: str) -> Decl | None:
+        for member in self.fields:
+            if member.name == name:
+                return member
+        return None
+
+
+@dataclass(slots=True)
+class Call:
+    """A call site. `target` is where the result is stored (`p = f()`, `T *p = f()`), `cast` the cast
+    written directly around the call, `use` where the (cast) value goes: assign, init, return, arg,
+    cond, stmt or other. `stmt` is the statement's span when the call is the whole statement."""
+
+    name: str
+    span: Span
+    name_span: Span
+    args: tuple[Expr, ...]
+    target: Expr | None = None
+    cast: Expr | None = None
+    use: str = "other"
+    stmt: Span | None = None
+    in_error: bool = False
+
+
+@dataclass(slots=True)
+class Stmt:
+    """A statement. kind: block, if, while, do, for, switch, case, label, goto, return, break,
+    continue, expr, decl, empty, other. `cond` is the condition (or the returned value), `children`
+    the nested statements (for `if`, the then-branch; `alt` is the else-branch), `label` a label or
+    goto target, `macro` the kernel macro a loop or guard block was rewritten from."""
+
+    kind: str
+    span: Span
+    children: tuple[Stmt, ...] = ()
+    cond: Expr | None = None
+    alt: Stmt | None = None
+    label: str = ""
+    macro: str = ""
+
+
+@dataclass(slots=True)
+class Function:
+    """A function definition with its declarations, statements and calls (calls in source order)."""
+
+    name: str
+    span: Span
+    name_span: Span
+    static: bool
+    annotations: tuple[str, ...]
+    params: tuple[Decl, ...]
+    locals: tuple[Decl, ...]
+    body: Stmt
+    calls: tuple[Call, ...]
+
+    def decl(self, name: str) -> Decl | None:
+        """The local or parameter called `name` (the innermost-looking one: locals win)."""
+        for decl in reversed(self.locals):
+            if decl.name == name:
+                return decl
+        for decl in self.params:
+            if decl.name == name:
+                return decl
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class Rewrite:
+    """One length-preserving rewrite of the source before parsing."""
+
+    start: int
+    end: int
+    kind: str
+    original: str
+
+
+@dataclass(frozen=True, slots=True)
+class Suppression:
+    """An inline `kalloclint: ignore[...]` comment; `codes` as written; whole file for ignore-file."""
+
+    line: int
+    codes: tuple[str, ...]
+    whole_file: bool
+    span: Span
+
+
+@dataclass(slots=True)
+class FileFacts:
+    """Everything the checks and the whole-tree analysis need to know about one file."""
+
+    path: str
+    index: LineIndex
+    functions: tuple[Function, ...] = ()
+    structs: tuple[StructDef, ...] = ()
+    globals: tuple[Decl, ...] = ()
+    defines: dict[str, str] = field(default_factory=dict)
+    enum_constants: frozenset[str] = frozenset()
+    rewrites: tuple[Rewrite, ...] = ()
+    suppressions: tuple[Suppression, ...] = ()
+    error_count: int = 0
+    warnings: tuple[str, ...] = ()

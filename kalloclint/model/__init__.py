@@ -1,0 +1,193 @@
+"""The kernel API model: rules/*.toml (and users' model files) loaded into plain lookup tables."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from kalloclint.model.gfp import GfpAlgebra
+from kalloclint.tomlcompat import tomllib
+
+
+class ModelError(Exception):
+    """A model file that cannot be used; the message names the file and the key."""
+
+
+@dataclass(frozen=True, slots=True)
+class Allocator:
+    """A function that returns new memory, with the positions of its arguments."""
+
+    name: str
+    family: str
+    limit: str
+    returns: str
+    size: int | None = None
+    count: int | None = None
+    gfp: int | None = None
+    order: int | None = None
+    realloc: int | None = None
+    zeroed: bool = False
+    zeroing: str | None = None
+    array: str | None = None
+    dup: str | None = None
+    sleeps: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Free:
+    """A function that releases memory of the given families."""
+
+    name: str
+    ptr: int
+    families: tuple[str, ...]
+    null_ok: bool = False
+    order: int | None = None
+    sensitive: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Fill:
+    """memset-like: writes `value` (None: always zero) over `size` bytes at `ptr`."""
+
+    name: str
+    ptr: int
+    size: int
+    value: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Copy:
+    """memcpy-like: copies `size` bytes from `src` to `dst`."""
+
+    name: str
+    dst: int
+    src: int
+    size: int
+
+
+@dataclass(frozen=True, slots=True)
+class Macros:
+    """What the source rewrite blanks or reshapes before parsing."""
+
+    blank: frozenset[str]
+    blank_call: frozenset[str]
+    loop_words: tuple[str, ...]
+    guard_block: frozenset[str]
+    type_args: dict[str, int]
+
+
+@dataclass(slots=True)
+class Model:
+    """Everything kalloclint knows about the kernel API, loaded from TOML files."""
+
+    allocators: dict[str, Allocator]
+    frees: dict[str, Free]
+    fills: dict[str, Fill]
+    copies: dict[str, Copy]
+    size_helpers: frozenset[str]
+    constant_macros: frozenset[str]
+    gfp: GfpAlgebra
+    macros: Macros
+    digest: str
+    files: tuple[str, ...]
+    interesting: frozenset[str] = field(default_factory=frozenset)
+
+    def __post_init__(self) -> None:
+        self.interesting = frozenset(self.allocators) | frozenset(self.frees) | frozenset(
+            self.fills) | frozenset(self.copies) | self.size_helpers
+
+
+def builtin_model_dir() -> Path:
+    """rules/ inside an installed wheel, or at the top of a source checkout."""
+    here = Path(__file__).resolve().parent.parent
+    for candidate in (here / "rules", here.parent / "rules"):
+        if candidate.is_dir():
+            return candidate
+    raise ModelError(f"the built-in model (rules/*.toml) is missing next to {here}")
+
+
+def load_model(extra_files: tuple[str, ...] = ()) -> Model:
+    """Load the built-in rules/*.toml, then the user's model files, later files adding to earlier ones."""
+    paths = sorted(builtin_model_dir().glob("*.toml")) + [Path(p) for p in extra_files]
+    merged: dict[str, dict] = {}
+    digest = hashlib.sha256()
+    for path in paths:
+        try:
+            raw = path.read_bytes()
+            doc = tomllib.loads(raw.decode("utf-8"))
+        except OSError as exc:
+            raise ModelError(f"{path}: cannot read model file: {exc.strerror or exc}") from None
+        except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+            raise ModelError(f"{path}: not valid TOML: {exc}") from None
+        digest.update(raw)
+        for section, table in doc.items():
+            if section not in _SECTIONS:
+                raise ModelError(f"{path}: unknown section [{section}] (known: {', '.join(sorted(_SECTIONS))})")
+            if not isinstance(table, dict):
+                raise ModelError(f"{path}: [{section}] must be a table")
+            _merge(merged.setdefault(section, {}), table)
+    try:
+        return _build(merged, digest.hexdigest(), tuple(str(p) for p in paths))
+    except ModelError:
+        raise
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ModelError(f"model files {', '.join(map(str, paths[-1:]))}...: {exc}") from None
+
+
+_SECTIONS = {"alloc", "free", "fill", "copy", "size_helpers", "constant_macros", "gfp", "macros"}
+
+
+def _merge(into: dict, new: dict) -> None:
+    for key, value in new.items():
+        if isinstance(value, dict) and isinstance(into.get(key), dict):
+            _merge(into[key], value)
+        elif isinstance(value, list) and isinstance(into.get(key), list):
+            into[key] = into[key] + [v for v in value if v not in into[key]]
+        else:
+            into[key] = value
+
+
+def _entries(merged: dict, section: str, cls: type, fields: dict[str, type]) -> dict:
+    out = {}
+    for name, entry in merged.get(section, {}).items():
+        for key, value in entry.items():
+            want = fields.get(key)
+            if want is None:
+                raise ModelError(f"[{section}.{name}]: unknown key '{key}' (known: {', '.join(fields)})")
+            if not isinstance(value, want) or (want is int and isinstance(value, bool)):
+                raise ModelError(f"[{section}.{name}]: key '{key}' must be {want.__name__}")
+        kwargs = {k: tuple(v) if isinstance(v, list) else v for k, v in entry.items()}
+        try:
+            out[name] = cls(name=name, **kwargs)
+        except TypeError as exc:
+            raise ModelError(f"[{section}.{name}]: {exc}") from None
+    return out
+
+
+_ALLOC_FIELDS = {"family": str, "limit": str, "returns": str, "size": int, "count": int, "gfp": int,
+                 "order": int, "realloc": int, "zeroed": bool, "zeroing": str, "array": str, "dup": str,
+                 "sleeps": str}
+_FREE_FIELDS = {"ptr": int, "families": list, "null_ok": bool, "order": int, "sensitive": str}
+
+
+def _build(merged: dict, digest: str, files: tuple[str, ...]) -> Model:
+    macros = merged.get("macros", {})
+    return Model(
+        allocators=_entries(merged, "alloc", Allocator, _ALLOC_FIELDS),
+        frees=_entries(merged, "free", Free, _FREE_FIELDS),
+        fills=_entries(merged, "fill", Fill, {"ptr": int, "size": int, "value": int}),
+        copies=_entries(merged, "copy", Copy, {"dst": int, "src": int, "size": int}),
+        size_helpers=frozenset(merged.get("size_helpers", {}).get("names", [])),
+        constant_macros=frozenset(merged.get("constant_macros", {}).get("names", [])),
+        gfp=GfpAlgebra.from_table(merged.get("gfp", {})),
+        macros=Macros(
+            blank=frozenset(macros.get("blank", [])),
+            blank_call=frozenset(macros.get("blank_call", [])),
+            loop_words=tuple(macros.get("loop", [])),
+            guard_block=frozenset(macros.get("guard_block", [])),
+            type_args=dict(macros.get("type_args", {})),
+        ),
+        digest=digest,
+        files=files,
+    )

@@ -1,0 +1,1 @@
+"""Output formats: one module per format, each turning findings into text."""
