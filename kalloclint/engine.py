@@ -212,7 +212,7 @@ def _apply_suppressions(facts: FileFacts, findings: list[Finding], report_unused
     for finding in findings:
         silenced = False
         for i, sup in enumerate(facts.suppressions):
-            if (sup.whole_file or sup.line in (finding.span.line, finding.span.line - 1)) and \
+            if (sup.whole_file or sup.line in (finding.location.line, finding.location.line - 1)) and \
                     any(_matches(code, finding) for code in sup.codes):
                 used.add(i)
                 silenced = True
@@ -223,5 +223,5 @@ def _apply_suppressions(facts: FileFacts, findings: list[Finding], report_unused
             if i not in used:
                 kept.append(Finding("KAL000", UNUSED_IGNORE, "warning",
                                     f"suppression '{', '.join(sup.codes)}' silences nothing",
-                                    facts.path, sup.span))
+                                    facts.path, sup.span, facts.index.locate(sup.span)))
     return kept

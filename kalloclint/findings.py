@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from kalloclint.source import Span
+from kalloclint.source import Location, Span
 
 SEVERITIES = ("info", "warning", "error")
 
@@ -36,7 +36,7 @@ class Related:
     """Another place that explains a finding (where a lock was taken, a hop of a call chain)."""
 
     path: str
-    span: Span
+    location: Location
     message: str
 
 
@@ -48,8 +48,9 @@ class Finding:
     message: str
     path: str
     span: Span
+    location: Location
     fix: Fix | None = None
     related: tuple[Related, ...] = ()
 
     def sort_key(self) -> tuple:
-        return (self.path, self.span.line, self.span.col, self.code, self.message)
+        return (self.path, self.location.line, self.location.col, self.code, self.message)

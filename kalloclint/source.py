@@ -19,10 +19,16 @@ class SourceError(Exception):
 
 @dataclass(frozen=True, slots=True)
 class Span:
-    """A range of the file: byte offsets plus 1-based line and character columns (end exclusive)."""
+    """A range of a file in byte offsets, end exclusive; LineIndex.locate turns it into a Location."""
 
     start: int
     end: int
+
+
+@dataclass(frozen=True, slots=True)
+class Location:
+    """1-based lines and columns; columns count characters; the end is exclusive."""
+
     line: int
     col: int
     end_line: int
@@ -60,10 +66,10 @@ class LineIndex:
             return byte_col + 1
         return len(line[:byte_col].decode("utf-8", "replace")) + 1
 
-    def span(self, start: int, end: int) -> Span:
-        line, col = self.position(start)
-        end_line, end_col = self.position(end)
-        return Span(start, end, line, col, end_line, end_col)
+    def locate(self, span: Span) -> Location:
+        line, col = self.position(span.start)
+        end_line, end_col = self.position(span.end)
+        return Location(line, col, end_line, end_col)
 
     def offset(self, line: int, col: int) -> int:
         """Byte offset of a 1-based line and character column (the inverse of position)."""

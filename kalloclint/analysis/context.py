@@ -101,10 +101,15 @@ class FileContext:
 
     def finding(self, check, span: Span, message: str, fix: Fix | None = None,
                 related: tuple[Related, ...] = ()) -> Finding:
-        return Finding(check.code, check.name, check.severity, message, self.facts.path, span, fix, related)
+        message = " ".join(message.split())  # expression texts may span lines; a finding is one line
+        return Finding(check.code, check.name, check.severity, message, self.facts.path, span,
+                       self.facts.index.locate(span), fix, related)
 
     def related(self, span: Span, message: str) -> Related:
-        return Related(self.facts.path, span, message)
+        return Related(self.facts.path, self.facts.index.locate(span), message)
+
+    def line(self, span: Span) -> int:
+        return self.facts.index.position(span.start)[0]
 
     @staticmethod
     def replace(span: Span, text: str) -> Edit:

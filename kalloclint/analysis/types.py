@@ -16,6 +16,7 @@ class CType:
 
     base: str
     pointer: int
+    array: bool = False  # the outermost level is an array: sizeof() of it is the whole array
 
     def pointee(self) -> CType | None:
         return CType(self.base, self.pointer - 1) if self.pointer > 0 else None
@@ -30,7 +31,9 @@ class CType:
 
 def decl_type(decl: Decl) -> CType:
     """An array declarator counts as one more level of pointer: `u32 v[4]` is used like `u32 *`."""
-    return CType(decl.type, decl.pointer + (1 if decl.array is not None else 0))
+    if decl.array is not None:
+        return CType(decl.type, decl.pointer + 1, array=True)
+    return CType(decl.type, decl.pointer)
 
 
 def type_of(expr: Expr, function: Function | None, globals_: dict[str, Decl], struct) -> CType | None:

@@ -7,6 +7,9 @@ from kalloclint.checks import Check
 from kalloclint.findings import Fix
 
 
+_SIZED = ("kmalloc", "vmalloc", "kvmalloc")  # the families rules.md names; DMA and page sizes differ
+
+
 class AllocSizeMultiply(Check):
     """
     ## What it does
@@ -52,7 +55,8 @@ class AllocSizeMultiply(Check):
         for site in ctx.alloc_sites():
             allocator = site.allocator
             size = site.arg(allocator.size)
-            if allocator.count is not None or size is None or size.kind == "opaque":
+            if allocator.count is not None or allocator.source is not None or size is None \
+                    or size.kind == "opaque" or allocator.limit not in _SIZED:
                 continue
             products = unchecked_products(size, ctx.is_constant)
             if not products:

@@ -55,8 +55,8 @@ class AllocSizeWrongType(Check):
                 continue
             target_type = ctx.type_of(call.target, site.function)
             pointee = target_type.pointee() if target_type is not None else None
-            if pointee is None:
-                continue
+            if pointee is None or pointee.pointer > 0:
+                continue  # sizeof(p) == sizeof(*p) when p points to pointers
             target = call.target.text
             if operand.kind != "type" and norm(operand.text) == norm(target):
                 yield ctx.finding(self, size.span,
@@ -64,7 +64,7 @@ class AllocSizeWrongType(Check):
                                   f"to; use sizeof(*{target})")
                 continue
             size_type = sizeof_type(size, lambda e: ctx.type_of(e, site.function))
-            if size_type is None or pointee.base in BYTE_TYPES or pointee.pointer != 0:
+            if size_type is None or size_type.array or pointee.base in BYTE_TYPES:
                 continue
             wanted = pointee.struct_name
             if wanted is None:

@@ -84,7 +84,7 @@ class PreferZeroingAlloc(Check):
             yield ctx.finding(
                 self, call.span,
                 f"{allocator.name}() followed by {fill_call.name}({args[fill.ptr].text}, 0, ...) at line "
-                f"{fill_call.span.line}; use {allocator.zeroing}()",
+                f"{ctx.line(fill_call.span)}; use {allocator.zeroing}()",
                 fix=fix, related=(ctx.related(fill_call.span, "memory cleared here"),))
 
 

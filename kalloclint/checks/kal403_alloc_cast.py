@@ -46,8 +46,9 @@ class AllocCast(Check):
             cast = call.cast
             if site.allocator.returns != "void *" or cast is None or call.use not in _CONVERTED:
                 continue
-            if len(cast.children) != 2 or "*" not in cast.children[0].text:
-                continue
+            cast_type = cast.children[0].text if len(cast.children) == 2 else ""
+            if "*" not in cast_type or any(w in ctx.model.macros.blank for w in cast_type.split()):
+                continue  # an address-space cast (__iomem, __force, ...) is for sparse, not redundant
             fix = Fix("Remove the cast", "safe", (Edit(cast.span.start, cast.children[1].span.start, ""),))
             yield ctx.finding(self, cast.span,
                               f"cast of {site.allocator.name}()'s void * result to '{cast.children[0].text}' "

@@ -60,10 +60,9 @@ class _File:
     def text(self, node: ts.Node) -> str:
         return self.original[node.start_byte:node.end_byte].decode("utf-8", "replace")
 
-    def span(self, node: ts.Node) -> Span:
-        (r0, c0), (r1, c1) = node.start_point, node.end_point
-        col = self.index.column
-        return Span(node.start_byte, node.end_byte, r0 + 1, col(r0, c0), r1 + 1, col(r1, c1))
+    @staticmethod
+    def span(node: ts.Node) -> Span:
+        return Span(node.start_byte, node.end_byte)
 
     # -- expressions -------------------------------------------------------------------------
 
@@ -338,8 +337,9 @@ def extract(source: SourceFile, model: Model) -> FileFacts:
     suppressions = []
     for m in _SUPPRESSION.finditer(original):
         codes = tuple(c.strip() for c in m.group(2).decode("utf-8", "replace").split(",") if c.strip())
-        span = index.span(m.start(), m.end())
-        suppressions.append(Suppression(span.line, codes, m.group(1) == b"ignore-file", span))
+        span = Span(m.start(), m.end())
+        line = index.position(m.start())[0]
+        suppressions.append(Suppression(line, codes, m.group(1) == b"ignore-file", span))
 
     return FileFacts(
         path=source.path, index=index, functions=tuple(functions), structs=structs, globals=globals_,

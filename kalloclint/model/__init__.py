@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,6 +33,7 @@ class Allocator:
     array: str | None = None
     dup: str | None = None
     sleeps: str | None = None
+    source: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,6 +113,7 @@ def load_model(extra_files: tuple[str, ...] = ()) -> Model:
     """Load the built-in rules/*.toml, then the user's model files, later files adding to earlier ones."""
     paths = sorted(builtin_model_dir().glob("*.toml")) + [Path(p) for p in extra_files]
     merged: dict[str, dict] = {}
+    origins: dict[tuple[str, str], Path] = {}
     digest = hashlib.sha256()
     for path in paths:
         try:
@@ -126,13 +129,9 @@ def load_model(extra_files: tuple[str, ...] = ()) -> Model:
                 raise ModelError(f"{path}: unknown section [{section}] (known: {', '.join(sorted(_SECTIONS))})")
             if not isinstance(table, dict):
                 raise ModelError(f"{path}: [{section}] must be a table")
+            _validate(path, section, table, origins)
             _merge(merged.setdefault(section, {}), table)
-    try:
-        return _build(merged, digest.hexdigest(), tuple(str(p) for p in paths))
-    except ModelError:
-        raise
-    except (KeyError, TypeError, ValueError) as exc:
-        raise ModelError(f"model files {', '.join(map(str, paths[-1:]))}...: {exc}") from None
+    return _build(merged, digest.hexdigest(), tuple(str(p) for p in paths), origins)
 
 
 _SECTIONS = {"alloc", "free", "fill", "copy", "size_helpers", "constant_macros", "gfp", "macros"}
@@ -148,39 +147,60 @@ def _merge(into: dict, new: dict) -> None:
             into[key] = value
 
 
-def _entries(merged: dict, section: str, cls: type, fields: dict[str, type]) -> dict:
-    out = {}
-    for name, entry in merged.get(section, {}).items():
+def _validate(path: Path, section: str, table: dict, origins: dict[tuple[str, str], Path]) -> None:
+    """Check the keys and value types of one file's [section.NAME] entries."""
+    fields = _ENTRY_FIELDS.get(section)
+    if fields is None:
+        return
+    for name, entry in table.items():
+        if not isinstance(entry, dict):
+            raise ModelError(f"{path}: [{section}.{name}] must be a table")
+        origins[(section, name)] = path
         for key, value in entry.items():
             want = fields.get(key)
             if want is None:
-                raise ModelError(f"[{section}.{name}]: unknown key '{key}' (known: {', '.join(fields)})")
+                raise ModelError(f"{path}: [{section}.{name}]: unknown key '{key}' (known: {', '.join(fields)})")
             if not isinstance(value, want) or (want is int and isinstance(value, bool)):
-                raise ModelError(f"[{section}.{name}]: key '{key}' must be {want.__name__}")
+                raise ModelError(f"{path}: [{section}.{name}]: key '{key}' must be {want.__name__}")
+
+
+def _entries(merged: dict, section: str, cls: type, origins: dict[tuple[str, str], Path]) -> dict:
+    out = {}
+    for name, entry in merged.get(section, {}).items():
         kwargs = {k: tuple(v) if isinstance(v, list) else v for k, v in entry.items()}
         try:
             out[name] = cls(name=name, **kwargs)
-        except TypeError as exc:
-            raise ModelError(f"[{section}.{name}]: {exc}") from None
+        except TypeError:
+            missing = [f for f in cls.__dataclass_fields__ if f != "name" and f not in entry
+                       and cls.__dataclass_fields__[f].default is dataclasses.MISSING]
+            raise ModelError(f"{origins.get((section, name), '?')}: [{section}.{name}]: missing key "
+                             f"'{missing[0] if missing else '?'}'") from None
     return out
 
 
 _ALLOC_FIELDS = {"family": str, "limit": str, "returns": str, "size": int, "count": int, "gfp": int,
                  "order": int, "realloc": int, "zeroed": bool, "zeroing": str, "array": str, "dup": str,
-                 "sleeps": str}
+                 "sleeps": str, "source": int}
 _FREE_FIELDS = {"ptr": int, "families": list, "null_ok": bool, "order": int, "sensitive": str}
+_ENTRY_FIELDS = {"alloc": _ALLOC_FIELDS, "free": _FREE_FIELDS,
+                 "fill": {"ptr": int, "size": int, "value": int},
+                 "copy": {"dst": int, "src": int, "size": int}}
 
 
-def _build(merged: dict, digest: str, files: tuple[str, ...]) -> Model:
+def _build(merged: dict, digest: str, files: tuple[str, ...], origins: dict[tuple[str, str], Path]) -> Model:
     macros = merged.get("macros", {})
+    try:
+        gfp = GfpAlgebra.from_table(merged.get("gfp", {}))
+    except ValueError as exc:
+        raise ModelError(f"{files[-1]}: {exc}") from None
     return Model(
-        allocators=_entries(merged, "alloc", Allocator, _ALLOC_FIELDS),
-        frees=_entries(merged, "free", Free, _FREE_FIELDS),
-        fills=_entries(merged, "fill", Fill, {"ptr": int, "size": int, "value": int}),
-        copies=_entries(merged, "copy", Copy, {"dst": int, "src": int, "size": int}),
+        allocators=_entries(merged, "alloc", Allocator, origins),
+        frees=_entries(merged, "free", Free, origins),
+        fills=_entries(merged, "fill", Fill, origins),
+        copies=_entries(merged, "copy", Copy, origins),
         size_helpers=frozenset(merged.get("size_helpers", {}).get("names", [])),
         constant_macros=frozenset(merged.get("constant_macros", {}).get("names", [])),
-        gfp=GfpAlgebra.from_table(merged.get("gfp", {})),
+        gfp=gfp,
         macros=Macros(
             blank=frozenset(macros.get("blank", [])),
             blank_call=frozenset(macros.get("blank_call", [])),

@@ -19,10 +19,10 @@ def finding_object(f: Finding, index: LineIndex | None) -> dict:
                           "text": e.text})
         fix = {"description": f.fix.description, "applicability": f.fix.applicability, "edits": edits}
     return {
-        "path": f.path, "line": f.span.line, "column": f.span.col, "end_line": f.span.end_line,
-        "end_column": f.span.end_col, "code": f.code, "name": f.name, "severity": f.severity,
+        "path": f.path, "line": f.location.line, "column": f.location.col, "end_line": f.location.end_line,
+        "end_column": f.location.end_col, "code": f.code, "name": f.name, "severity": f.severity,
         "message": f.message, "fix": fix,
-        "related": [{"path": r.path, "line": r.span.line, "column": r.span.col, "message": r.message}
+        "related": [{"path": r.path, "line": r.location.line, "column": r.location.col, "message": r.message}
                     for r in f.related],
     }
 

@@ -8,7 +8,7 @@ from kalloclint.findings import Finding
 
 
 def render(findings: list[Finding]) -> str:
-    return "".join(f"{f.path}:{f.span.line}:{f.span.col}: {f.severity}: {f.message} [{f.code} {f.name}]\n"
+    return "".join(f"{f.path}:{f.location.line}:{f.location.col}: {f.severity}: {f.message} [{f.code} {f.name}]\n"
                    for f in findings)
 
 
