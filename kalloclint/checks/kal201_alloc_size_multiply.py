@@ -65,24 +65,45 @@ class AllocSizeMultiply(Check):
             if flex_struct_size(size, type_of, ctx.struct, ctx.is_constant) is not None:
                 continue  # KAL202 reports it, with the struct_size() advice
             whole = products[0] is size.strip()
-            helper = allocator.array if allocator.array else "array_size"
+            split = _count_and_element(ctx, products[0])
+            if whole and split is not None and allocator.array:
+                advice = f"use {allocator.array}()"
+            else:
+                advice = "use array_size()" if len(product_factors(products[0])) == 2 else "use array3_size()"
+                advice += "" if whole else " and size_add()"
             yield ctx.finding(
                 self, size.span,
-                f"{allocator.name}() size '{size.text}' multiplies without an overflow check; "
-                f"use {helper}()",
-                fix=_fix(ctx, site, size, helper) if whole else None,
+                f"{allocator.name}() size '{size.text}' multiplies without an overflow check; {advice}",
+                fix=_fix(ctx, site, size, split) if whole else None,
             )
 
 
-def _fix(ctx, site, size, helper: str) -> Fix | None:
+def _count_and_element(ctx, product) -> tuple[str, str] | None:
+    """Split a product into (count, element size) for an array allocator: the one run-time factor is the
+    count and the constants are the element; with two run-time factors and no constant, the sizeof-free
+    one is the count. None when the product does not split that way."""
+    factors = product_factors(product)
+    variable = [f for f in factors if not ctx.is_constant(f)]
+    constant = [f for f in factors if ctx.is_constant(f)]
+    if len(variable) == 1 and constant:
+        return variable[0].text, " * ".join(f.text for f in constant)
+    if len(variable) == 2 and not constant:
+        first, second = variable
+        if sizeof_operand(first) is not None:
+            first, second = second, first
+        return first.text, second.text
+    return None
+
+
+def _fix(ctx, site, size, split: tuple[str, str] | None) -> Fix | None:
+    allocator = site.allocator
+    if split is not None and allocator.array:
+        count, elem = split
+        edits = (ctx.replace(site.call.name_span, allocator.array), ctx.replace(size.span, f"{count}, {elem}"))
+        return Fix(f"Use {allocator.array}()", "safe", edits)
     factors = product_factors(size)
-    if len(factors) != 2:
-        return None
-    count, elem = factors
-    if sizeof_operand(count) is not None or (ctx.is_constant(count) and not ctx.is_constant(elem)):
-        count, elem = elem, count
-    if helper == "array_size":
-        edits = (ctx.replace(size.span, f"array_size({count.text}, {elem.text})"),)
-        return Fix("Wrap the product in array_size()", "safe", edits)
-    edits = (ctx.replace(site.call.name_span, helper), ctx.replace(size.span, f"{count.text}, {elem.text}"))
-    return Fix(f"Use {helper}()", "safe", edits)
+    if len(factors) in (2, 3):
+        helper = "array_size" if len(factors) == 2 else "array3_size"
+        text = f"{helper}({', '.join(f.text for f in factors)})"
+        return Fix(f"Wrap the product in {helper}()", "safe", (ctx.replace(size.span, text),))
+    return None
