@@ -5,12 +5,16 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
+from kalloclint.analysis.atomic import AtomicReason, first_atomic, held_reason, role_reason
 from kalloclint.analysis.consts import is_constant
+from kalloclint.analysis.locks import LockFlow, analyse_locks
+from kalloclint.analysis.roles import Role, file_roles
 from kalloclint.analysis.project import ProjectIndex
 from kalloclint.analysis.types import CType, type_of
 from kalloclint.findings import Edit, Finding, Fix, Related
 from kalloclint.frontend.facts import Call, Decl, Expr, FileFacts, Function, StructDef
 from kalloclint.model import Allocator, Free, Model
+from kalloclint.model.gfp import GfpValue
 from kalloclint.source import Span
 
 
@@ -50,6 +54,9 @@ class FileContext:
     _globals: dict[str, Decl] = field(default_factory=dict)
     _structs: dict[str, StructDef] = field(default_factory=dict)
     _constants: frozenset[str] = frozenset()
+    _flows: dict[int, LockFlow] = field(default_factory=dict)
+    _roles: dict[str, list[Role]] | None = None
+    _gfp_locals: dict[int, dict[str, GfpValue]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self._globals = {d.name: d for d in self.facts.globals}
@@ -96,6 +103,82 @@ class FileContext:
 
     def is_constant(self, expr: Expr) -> bool:
         return is_constant(expr, self._constants, self.model.constant_macros)
+
+    # -- context: locks, handlers, GFP values -------------------------------------------------------
+
+    def lock_flow(self, function: Function) -> LockFlow:
+        key = function.span.start
+        flow = self._flows.get(key)
+        if flow is None:
+            flow = self._flows[key] = analyse_locks(function, self.model.contexts)
+        return flow
+
+    def roles(self, function: Function) -> list[Role]:
+        """Why the function runs where it does, from this file's registrations and annotations."""
+        if self._roles is None:
+            self._roles = file_roles(self.facts, self.model.contexts, self._binding_owner_type)
+        return self._roles.get(function.name, [])
+
+    def _binding_owner_type(self, binding) -> str | None:
+        if binding.owner is None:
+            return None
+        function = next((f for f in self.facts.functions if f.name == binding.function), None)
+        owner = self.type_of(binding.owner, function)
+        return owner.base if owner is not None and owner.pointer == 0 else None
+
+    def atomic_reason(self, function: Function, call: Call, raw_only: bool = False) -> AtomicReason | None:
+        """Why `call` runs in atomic context, or None. With raw_only, only what stays atomic on
+        PREEMPT_RT counts: raw spinlocks, disabled preemption or interrupts, IRQF_NO_THREAD handlers."""
+        held = first_atomic(self.lock_flow(function).held(call), raw_only)
+        if held is not None:
+            return held_reason(held, self.line(held.site), self.facts.path)
+        for role in sorted(self.roles(function), key=lambda r: (r.context != "nmi", r.site.start if r.site else 0)):
+            if role.atomic and (not raw_only or role.no_thread or role.context == "nmi"):
+                return role_reason(function.name, role, self.line(role.site) if role.site else None)
+        return None
+
+    def gfp_locals(self, function: Function) -> dict[str, GfpValue]:
+        """Locals of the function whose every assignment is a known GFP value, all sleeping or all not."""
+        key = function.span.start
+        known = self._gfp_locals.get(key)
+        if known is None:
+            known = {}
+            values: dict[str, list[GfpValue | None]] = {}
+            local_names = {d.name for d in function.locals}
+            for assign in function.assigns:
+                if assign.name in local_names:
+                    values.setdefault(assign.name, []).append(self.model.gfp.evaluate(assign.value))
+            for name, vals in values.items():
+                if all(v is not None for v in vals) and len({self.model.gfp.may_sleep(v) for v in vals}) == 1:
+                    known[name] = vals[0]
+            self._gfp_locals[key] = known
+        return known
+
+    def gfp_of(self, function: Function, call: Call) -> tuple[Expr, GfpValue] | None:
+        """The call's GFP argument and its value: the allocator's flags position, else the first argument
+        that evaluates as GFP flags (GFP names, or a local assigned only GFP constants)."""
+        gfp = self.model.gfp
+        local_values = self.gfp_locals(function)
+        allocator = self.model.allocators.get(call.name)
+        if allocator is not None:
+            candidates = call.args[allocator.gfp:allocator.gfp + 1] if allocator.gfp is not None else ()
+        else:
+            candidates = call.args
+        for arg in candidates:
+            if arg.kind == "opaque":
+                value = local_values.get(arg.text.strip())
+            elif gfp.mentions_gfp(arg) or any(n.kind == "ident" and n.text in local_values for n in arg.walk()):
+                value = gfp.evaluate(arg, local_values)
+            else:
+                continue
+            if value is not None:
+                return arg, value
+        return None
+
+    def reason_related(self, reason: AtomicReason) -> tuple[Related, ...]:
+        if reason.site is None or reason.path != self.facts.path:
+            return ()
+        return (self.related(reason.site, reason.site_message),)
 
     # -- reporting -----------------------------------------------------------------------------
 

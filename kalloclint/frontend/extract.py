@@ -8,9 +8,9 @@ from bisect import bisect_right
 import tree_sitter as ts
 import tree_sitter_c as tsc
 
-from kalloclint.frontend.facts import (Call, Decl, Expr, FileFacts, Function, Rewrite, Stmt,
-                                       StructDef, Suppression)
-from kalloclint.frontend.rewrite import rewrite_source
+from kalloclint.frontend.facts import (Assign, Call, Decl, Expr, FieldBinding, FileFacts, Function, Rewrite,
+                                       Stmt, StructDef, Suppression)
+from kalloclint.frontend.rewrite import closing_paren, top_level_args, rewrite_source
 from kalloclint.model import Model
 from kalloclint.source import LineIndex, SourceFile, Span
 
@@ -24,7 +24,11 @@ _QUERY = ts.Query(LANGUAGE, """
 (preproc_def name: (identifier) @define)
 (ERROR) @error
 (translation_unit (declaration) @global)
+(initializer_pair designator: (field_designator (field_identifier) @designator) value: (_) @value) @pair
+(assignment_expression left: (field_expression field: (field_identifier) @member) right: (identifier) @handler)
+(assignment_expression left: (identifier) @lhs right: (_) @rhs)
 """)
+_FILE_CALL = re.compile(rb"\b([A-Za-z_][A-Za-z0-9_]*)\s*\(")
 _SUPPRESSION = re.compile(rb"kalloclint:\s*(ignore-file|ignore)\[([^\]\n]*)\]")
 _MAX_EXPR_NODES = 300
 
@@ -56,6 +60,7 @@ class _File:
         self.model = model
         self.rewrites = rewrites
         self.loop_macros = {r.start: r.original.split("(", 1)[0] for r in rewrites if r.kind in ("loop", "guard")}
+        self.assigns: list[Assign] = []
 
     def text(self, node: ts.Node) -> str:
         return self.original[node.start_byte:node.end_byte].decode("utf-8", "replace")
@@ -146,6 +151,17 @@ class _File:
                 return None
             node = inner
 
+    def gfp_inits(self, node: ts.Node) -> None:
+        """Record `gfp_t gfp = GFP_KERNEL;`-style initialisers: values that name GFP flags."""
+        for child in node.children_by_field_name("declarator"):
+            if child.type != "init_declarator":
+                continue
+            value = child.child_by_field_name("value")
+            name = child.child_by_field_name("declarator")
+            if value is not None and name is not None and name.type == "identifier" \
+                    and b"GFP" in self.original[value.start_byte:value.end_byte]:
+                self.assigns.append(Assign(self.text(name), self.expr(value), self.span(child)))
+
     def struct(self, node: ts.Node) -> StructDef:
         name = self.text(node.child_by_field_name("name"))
         body = node.child_by_field_name("body")
@@ -174,6 +190,7 @@ class _File:
             return Stmt("empty" if t == ";" else "other", span)
         if kind == "decl":
             locals_.extend(self.decls(node))
+            self.gfp_inits(node)
             return Stmt("decl", span)
         if kind == "block":
             return Stmt("block", span, self.stmts(node.named_children, locals_))
@@ -319,6 +336,13 @@ def extract(source: SourceFile, model: Model) -> FileFacts:
         defines[f.text(n)] = f.text(value).strip() if value is not None else ""
     globals_ = tuple(d for n in caps.get("global", []) for d in f.decls(n))
 
+    for lhs, rhs in zip(caps.get("lhs", []), caps.get("rhs", [])):
+        if b"GFP" in original[rhs.start_byte:rhs.end_byte]:
+            f.assigns.append(Assign(f.text(lhs), f.expr(rhs), f.span(lhs.parent)))
+    bindings = [b for b in (_binding(f, n) for n in caps.get("pair", [])) if b is not None]
+    bindings += [FieldBinding("", f.text(m), f.text(h), f.span(h.parent), owner=_owner(f, m))
+                 for m, h in zip(caps.get("member", []), caps.get("handler", []))]
+
     fn_nodes = sorted(caps.get("function", []), key=lambda n: n.start_byte)
     call_nodes = sorted(caps.get("call", []), key=lambda n: n.start_byte)
     functions = []
@@ -333,6 +357,7 @@ def extract(source: SourceFile, model: Model) -> FileFacts:
         function = _function(f, fn, tuple(calls))
         if function is not None:
             functions.append(function)
+    bindings = [_owned(b, functions) for b in bindings]
 
     suppressions = []
     for m in _SUPPRESSION.finditer(original):
@@ -344,6 +369,7 @@ def extract(source: SourceFile, model: Model) -> FileFacts:
     return FileFacts(
         path=source.path, index=index, functions=tuple(functions), structs=structs, globals=globals_,
         defines=defines, enum_constants=enum_constants, rewrites=rewrites,
+        file_calls=_file_calls(f, tree.root_node), bindings=tuple(bindings),
         suppressions=tuple(suppressions), error_count=len(errors), warnings=source.warnings,
     )
 
@@ -368,8 +394,73 @@ def _function(f: _File, node: ts.Node, calls: tuple[Call, ...]) -> Function | No
     annotations = tuple(r.original for r in f.rewrites if node.start_byte <= r.start < body.start_byte)
     locals_: list[Decl] = []
     stmt = f.stmt(body, locals_)
+    assigns = tuple(a for a in f.assigns if node.start_byte <= a.span.start < node.end_byte)
     return Function(f.text(name_node), f.span(node), f.span(name_node), static, annotations,
-                    tuple(params), tuple(locals_), stmt, calls)
+                    tuple(params), tuple(locals_), stmt, calls, assigns)
+
+
+def _binding(f: _File, pair: ts.Node) -> FieldBinding | None:
+    """`.field = fn` (or `= &fn`) in an initialiser, with the struct type of the variable initialised."""
+    value = pair.child_by_field_name("value")
+    if value is not None and value.type == "pointer_expression":
+        value = value.child_by_field_name("argument")
+    if value is None or value.type != "identifier":
+        return None
+    designator = pair.child_by_field_name("designator")
+    field = designator.named_children[-1] if designator is not None and designator.named_children else None
+    if field is None:
+        return None
+    struct_type = ""
+    holder = pair.parent
+    if holder is not None and holder.type == "initializer_list":
+        owner = holder.parent
+        if owner is not None and owner.type == "init_declarator" and owner.parent is not None:
+            type_node = owner.parent.child_by_field_name("type")
+            struct_type = type_text(f.text(type_node)) if type_node is not None else ""
+        elif owner is not None and owner.type == "compound_literal_expression":
+            type_node = owner.child_by_field_name("type")
+            struct_type = type_text(f.text(type_node)) if type_node is not None else ""
+    return FieldBinding(struct_type, f.text(field), f.text(value), f.span(pair))
+
+
+def _owner(f: _File, member: ts.Node) -> Expr | None:
+    argument = member.parent.child_by_field_name("argument") if member.parent is not None else None
+    return f.expr(argument) if argument is not None else None
+
+
+def _owned(binding: FieldBinding, functions: list[Function]) -> FieldBinding:
+    for fn in functions:
+        if fn.span.start <= binding.span.start < fn.span.end:
+            return FieldBinding(binding.struct_type, binding.field, binding.value, binding.span, fn.name,
+                                binding.owner)
+    return binding
+
+
+def _file_calls(f: _File, root: ts.Node) -> tuple[Call, ...]:
+    """Registration macros written at file scope (`static DEFINE_TIMER(t, fn);`, `module_init(fn);`),
+    which tree-sitter parses as declarations: found by name and split at their top-level commas."""
+    names = f.model.contexts.registrations
+    out = []
+    stack = list(root.children)
+    while stack:
+        node = stack.pop()
+        if node.type in ("preproc_if", "preproc_ifdef", "preproc_else", "preproc_elif"):
+            stack.extend(node.children)
+            continue
+        if node.type not in ("declaration", "expression_statement", "ERROR"):
+            continue
+        for m in _FILE_CALL.finditer(f.original, node.start_byte, node.end_byte):
+            name = m.group(1).decode()
+            if name not in names:
+                continue
+            open_at = m.end() - 1
+            close = closing_paren(f.original, open_at)
+            if close < 0:
+                continue
+            args = tuple(Expr("opaque", f.original[a:b].decode("utf-8", "replace").strip(), Span(a, b))
+                         for a, b in top_level_args(f.original, open_at, close))
+            out.append(Call(name, Span(m.start(1), close), Span(m.start(1), m.end(1)), args, use="stmt"))
+    return tuple(sorted(out, key=lambda c: c.span.start))
 
 
 def _call(f: _File, node: ts.Node, errors, error_starts) -> Call:

@@ -92,6 +92,28 @@ class Call:
     in_error: bool = False
 
 
+@dataclass(frozen=True, slots=True)
+class FieldBinding:
+    """A function name stored in a struct field: `.ndo_start_xmit = foo_xmit` in an initialiser of a
+    `struct_type` variable, or `x->function = foo_fn` in `function` (struct_type then unknown: "")."""
+
+    struct_type: str
+    field: str
+    value: str
+    span: Span
+    function: str = ""
+    owner: Expr | None = None  # `x->timer` in `x->timer.function = fn`: its type names the struct
+
+
+@dataclass(frozen=True, slots=True)
+class Assign:
+    """`name = value` or `T name = value` inside a function, kept where the value names GFP flags."""
+
+    name: str
+    value: Expr
+    span: Span
+
+
 @dataclass(slots=True)
 class Stmt:
     """A statement. kind: block, if, while, do, for, switch, case, label, goto, return, break,
@@ -121,6 +143,7 @@ class Function:
     locals: tuple[Decl, ...]
     body: Stmt
     calls: tuple[Call, ...]
+    assigns: tuple[Assign, ...] = ()
 
     def decl(self, name: str) -> Decl | None:
         """The local or parameter called `name` (the innermost-looking one: locals win)."""
@@ -165,6 +188,8 @@ class FileFacts:
     defines: dict[str, str] = field(default_factory=dict)
     enum_constants: frozenset[str] = frozenset()
     rewrites: tuple[Rewrite, ...] = ()
+    file_calls: tuple[Call, ...] = ()
+    bindings: tuple[FieldBinding, ...] = ()
     suppressions: tuple[Suppression, ...] = ()
     error_count: int = 0
     warnings: tuple[str, ...] = ()

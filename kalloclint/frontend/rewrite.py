@@ -22,7 +22,7 @@ def _pattern(macros: Macros) -> re.Pattern[bytes]:
 _PATTERNS: dict[int, re.Pattern[bytes]] = {}
 
 
-def _closing_paren(data: bytes, open_at: int) -> int:
+def closing_paren(data: bytes, open_at: int) -> int:
     """Offset just past the parenthesis matching the one at `open_at`, or -1."""
     depth = 0
     limit = min(len(data), open_at + _MAX_ARGS_BYTES)
@@ -68,7 +68,7 @@ def _blank(buf: bytearray, start: int, end: int) -> None:
             buf[i] = 0x20
 
 
-def _top_level_args(data: bytes, open_at: int, close: int) -> list[tuple[int, int]]:
+def top_level_args(data: bytes, open_at: int, close: int) -> list[tuple[int, int]]:
     spans, depth, begin = [], 0, open_at + 1
     for i in range(open_at + 1, close - 1):
         c = data[i]
@@ -102,7 +102,7 @@ def rewrite_source(data: bytes, macros: Macros) -> tuple[bytes, tuple[Rewrite, .
             records.append(Rewrite(start, end, "blank", name))
             continue
         open_at = _open_paren(data, end)
-        close = _closing_paren(data, open_at) if open_at >= 0 else -1
+        close = closing_paren(data, open_at) if open_at >= 0 else -1
         if name in macros.blank_call:
             stop = close if close > 0 else end
             _blank(buf, start, stop)
@@ -122,7 +122,7 @@ def rewrite_source(data: bytes, macros: Macros) -> tuple[bytes, tuple[Rewrite, .
 
 def _join_type_arg(data: bytes, buf: bytearray, open_at: int, close: int, position: int,
                    records: list[Rewrite]) -> None:
-    args = _top_level_args(data, open_at, close)
+    args = top_level_args(data, open_at, close)
     if position >= len(args):
         return
     a, b = args[position]

@@ -69,6 +69,43 @@ class Copy:
 
 
 @dataclass(frozen=True, slots=True)
+class LockOp:
+    """A primitive that enters (acquire, try) or leaves (release) an atomic or locked region."""
+
+    name: str
+    kind: str
+    op: str
+    arg: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Registration:
+    """A call that makes its function-pointer arguments handlers running in the given contexts."""
+
+    name: str
+    handlers: tuple[tuple[int, str], ...]
+    flags: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Contexts:
+    """Locks, handler registrations, ops-struct callbacks and sleeping functions (rules/contexts.toml)."""
+
+    locks: dict[str, LockOp]
+    guards: dict[str, str]
+    registrations: dict[str, Registration]
+    no_thread_flags: frozenset[str]
+    ops: dict[str, dict[str, str]]
+    process_annotations: frozenset[str]
+    sleepers: frozenset[str]
+    noreturn: frozenset[str]
+
+
+ATOMIC_CONTEXTS = frozenset({"hardirq", "softirq", "nmi", "atomic"})
+LOCK_KINDS = frozenset({"spin", "raw_spin", "rw", "rcu", "preempt", "irq", "bh", "mutex", "sem"})
+
+
+@dataclass(frozen=True, slots=True)
 class Macros:
     """What the source rewrite blanks or reshapes before parsing."""
 
@@ -91,13 +128,15 @@ class Model:
     constant_macros: frozenset[str]
     gfp: GfpAlgebra
     macros: Macros
+    contexts: Contexts
     digest: str
     files: tuple[str, ...]
     interesting: frozenset[str] = field(default_factory=frozenset)
 
     def __post_init__(self) -> None:
         self.interesting = frozenset(self.allocators) | frozenset(self.frees) | frozenset(
-            self.fills) | frozenset(self.copies) | self.size_helpers
+            self.fills) | frozenset(self.copies) | self.size_helpers | frozenset(self.contexts.locks) | frozenset(
+            self.contexts.registrations)
 
 
 def builtin_model_dir() -> Path:
@@ -134,7 +173,8 @@ def load_model(extra_files: tuple[str, ...] = ()) -> Model:
     return _build(merged, digest.hexdigest(), tuple(str(p) for p in paths), origins)
 
 
-_SECTIONS = {"alloc", "free", "fill", "copy", "size_helpers", "constant_macros", "gfp", "macros"}
+_SECTIONS = {"alloc", "free", "fill", "copy", "size_helpers", "constant_macros", "gfp", "macros", "lock",
+             "guard", "register", "ops", "annotations", "sleepers", "noreturn"}
 
 
 def _merge(into: dict, new: dict) -> None:
@@ -182,7 +222,7 @@ _ALLOC_FIELDS = {"family": str, "limit": str, "returns": str, "size": int, "coun
                  "order": int, "realloc": int, "zeroed": bool, "zeroing": str, "array": str, "dup": str,
                  "sleeps": str, "source": int}
 _FREE_FIELDS = {"ptr": int, "families": list, "null_ok": bool, "order": int, "sensitive": str}
-_ENTRY_FIELDS = {"alloc": _ALLOC_FIELDS, "free": _FREE_FIELDS,
+_ENTRY_FIELDS = {"alloc": _ALLOC_FIELDS, "free": _FREE_FIELDS, "lock": {"kind": str, "op": str, "arg": int},
                  "fill": {"ptr": int, "size": int, "value": int},
                  "copy": {"dst": int, "src": int, "size": int}}
 
@@ -201,6 +241,7 @@ def _build(merged: dict, digest: str, files: tuple[str, ...], origins: dict[tupl
         size_helpers=frozenset(merged.get("size_helpers", {}).get("names", [])),
         constant_macros=frozenset(merged.get("constant_macros", {}).get("names", [])),
         gfp=gfp,
+        contexts=_contexts(merged, origins),
         macros=Macros(
             blank=frozenset(macros.get("blank", [])),
             blank_call=frozenset(macros.get("blank_call", [])),
@@ -211,3 +252,43 @@ def _build(merged: dict, digest: str, files: tuple[str, ...], origins: dict[tupl
         digest=digest,
         files=files,
     )
+
+
+def _contexts(merged: dict, origins: dict[tuple[str, str], Path]) -> Contexts:
+    locks = _entries(merged, "lock", LockOp, origins)
+    for lock in locks.values():
+        if lock.kind not in LOCK_KINDS or lock.op not in ("acquire", "release", "try"):
+            raise ModelError(f"{origins.get(('lock', lock.name), '?')}: [lock.{lock.name}]: kind must be one of "
+                             f"{', '.join(sorted(LOCK_KINDS))} and op one of acquire, release, try")
+    register = dict(merged.get("register", {}))
+    no_thread = register.pop("no_thread", [])
+    registrations = {}
+    for name, entry in register.items():
+        where = f"{origins.get(('register', name), 'model')}: [register.{name}]"
+        handlers = entry.get("handlers") if isinstance(entry, dict) else None
+        if not isinstance(handlers, list) or not all(
+                isinstance(h, list) and len(h) == 2 and isinstance(h[0], int) and h[1] in _CONTEXTS for h in handlers):
+            raise ModelError(f"{where}: 'handlers' must be a list of [position, context] with a context among "
+                             f"{', '.join(sorted(_CONTEXTS))}")
+        registrations[name] = Registration(name, tuple((h[0], h[1]) for h in handlers), entry.get("flags"))
+    for fields in merged.get("ops", {}).values():
+        for field_name, context in fields.items():
+            if context not in _CONTEXTS:
+                raise ModelError(f"[ops]: '{field_name}' has unknown context '{context}'")
+    guards = dict(merged.get("guard", {}))
+    for cls, kind in guards.items():
+        if kind not in LOCK_KINDS:
+            raise ModelError(f"[guard]: '{cls}' has unknown lock kind '{kind}'")
+    return Contexts(
+        locks=locks,
+        guards=guards,
+        registrations=registrations,
+        no_thread_flags=frozenset(no_thread),
+        ops={k: dict(v) for k, v in merged.get("ops", {}).items()},
+        process_annotations=frozenset(merged.get("annotations", {}).get("process", [])),
+        sleepers=frozenset(merged.get("sleepers", {}).get("names", [])),
+        noreturn=frozenset(merged.get("noreturn", {}).get("names", [])),
+    )
+
+
+_CONTEXTS = ATOMIC_CONTEXTS | {"process"}

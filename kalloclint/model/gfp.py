@@ -110,6 +110,13 @@ class GfpAlgebra:
                 mask |= value.mask
         return mask
 
+    def describe_base(self, value: GfpValue) -> str:
+        """A base set name equal to the value (GFP_KERNEL), else the bits it holds."""
+        for name in self.base:
+            if self.names[name] == value.mask:
+                return name
+        return self.describe(value)
+
     def may_sleep(self, value: GfpValue) -> bool:
         return bool(value.mask & self.sleeping)
 

@@ -1,0 +1,240 @@
+"""Control-flow graphs of functions, built from the statement facts: nodes carry the events they execute."""
+
+from __future__ import annotations
+
+from bisect import bisect_left
+from dataclasses import dataclass, field
+
+from kalloclint.frontend.facts import Call, Expr, Function, Stmt
+from kalloclint.source import Span
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """Something a node does, in order: a call, or entering / leaving a guard()'s scope."""
+
+    kind: str  # "call", "acquire" or "release"
+    call: Call | None = None
+    guard: str = ""  # the guard class of acquire/release events: spinlock, rcu, ...
+    lock: str = ""
+    span: Span | None = None
+
+
+@dataclass(slots=True)
+class Node:
+    id: int
+    events: list[Event] = field(default_factory=list)
+    cond: Expr | None = None  # a branch node's condition; its edges carry True / False
+    succ: list[tuple[int, bool | None]] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class Cfg:
+    nodes: list[Node]
+    entry: int
+    exit: int
+
+    def preds(self) -> list[list[tuple[int, bool | None]]]:
+        out: list[list[tuple[int, bool | None]]] = [[] for _ in self.nodes]
+        for node in self.nodes:
+            for target, polarity in node.succ:
+                out[target].append((node.id, polarity))
+        return out
+
+
+Exits = list[tuple[int, "bool | None"]]
+
+
+def guard_of(call: Call) -> str | None:
+    """The class of a `guard(CLASS)(lock)` call, else None."""
+    name = call.name.replace(" ", "")
+    if name.startswith("guard(") and name.endswith(")"):
+        return name[6:-1]
+    return None
+
+
+class _Builder:
+    def __init__(self, function: Function, noreturn: frozenset[str]):
+        self.calls = sorted(function.calls, key=lambda c: c.span.start)
+        self.starts = [c.span.start for c in self.calls]
+        self.noreturn = noreturn
+        self.nodes: list[Node] = []
+        self.labels: dict[str, int] = {}
+        self.gotos: list[tuple[int, str]] = []
+        # open loops and switches, innermost last: (breaks collected, continue target or -1, guard depth)
+        self.breakables: list[tuple[Exits, int, int]] = []
+        self.guards: list[list[Event]] = []  # per open block, the guards it has taken
+        self.entry = self.node().id
+        self.exit = self.node().id
+
+    def node(self, events: list[Event] | None = None, cond: Expr | None = None) -> Node:
+        n = Node(len(self.nodes), events or [], cond)
+        self.nodes.append(n)
+        return n
+
+    def link(self, preds: Exits, target: int) -> None:
+        for source, polarity in preds:
+            self.nodes[source].succ.append((target, polarity))
+
+    def own_calls(self, stmt: Stmt) -> list[Event]:
+        """Calls inside the statement but not inside its nested statements, in the order they run
+        (arguments before the call that takes them)."""
+        inner = [c.span for c in stmt.children] + ([stmt.alt.span] if stmt.alt is not None else [])
+        i = bisect_left(self.starts, stmt.span.start)
+        own = []
+        while i < len(self.calls) and self.calls[i].span.start < stmt.span.end:
+            call = self.calls[i]
+            if not any(s.start <= call.span.start < s.end for s in inner):
+                own.append(call)
+            i += 1
+        own.sort(key=lambda c: c.span.end)
+        return [Event("call", c) for c in own]
+
+    def simple(self, stmt: Stmt, preds: Exits) -> Exits:
+        events = self.own_calls(stmt)
+        n = self.node(events)
+        self.link(preds, n.id)
+        for event in events:
+            guard = guard_of(event.call)
+            if guard is not None and self.guards:
+                lock = event.call.args[0].text if event.call.args else ""
+                self.guards[-1].append(Event("release", guard=guard, lock=lock, span=event.call.span))
+        if any(e.call.name in self.noreturn for e in events):
+            self.link([(n.id, None)], self.exit)
+            return []
+        return [(n.id, None)]
+
+    def release_node(self, releases: list[Event], preds: Exits) -> Exits:
+        if not releases or not preds:
+            return preds
+        n = self.node(list(reversed(releases)))
+        self.link(preds, n.id)
+        return [(n.id, None)]
+
+    def lower(self, stmt: Stmt, preds: Exits) -> Exits:
+        kind = stmt.kind
+        if kind == "block":
+            self.guards.append([])
+            for child in stmt.children:
+                preds = self.lower(child, preds)
+            return self.release_node(self.guards.pop(), preds)
+        if kind == "if":
+            return self.lower_if(stmt, preds)
+        if kind in ("while", "for"):
+            head = self.node(self.own_calls(stmt), stmt.cond)
+            self.link(preds, head.id)
+            breaks: Exits = []
+            self.breakables.append((breaks, head.id, len(self.guards)))
+            body_exits = self.lower(stmt.children[0], [(head.id, True)]) if stmt.children else [(head.id, True)]
+            self.breakables.pop()
+            self.link(body_exits, head.id)
+            return [(head.id, False)] + breaks
+        if kind == "do":
+            start = self.node()
+            self.link(preds, start.id)
+            cond = self.node(self.own_calls(stmt), stmt.cond)
+            breaks = []
+            self.breakables.append((breaks, cond.id, len(self.guards)))
+            body_exits = self.lower(stmt.children[0], [(start.id, None)]) if stmt.children else [(start.id, None)]
+            self.breakables.pop()
+            self.link(body_exits, cond.id)
+            self.link([(cond.id, True)], start.id)
+            return [(cond.id, False)] + breaks
+        if kind == "switch":
+            return self.lower_switch(stmt, preds)
+        if kind in ("case", "label"):
+            target = self.node()
+            self.link(preds, target.id)
+            if kind == "label":
+                self.labels[stmt.label] = target.id
+            exits: Exits = [(target.id, None)]
+            for child in stmt.children:
+                exits = self.lower(child, exits)
+            return exits
+        if kind == "goto":
+            n = self.node()
+            self.link(preds, n.id)
+            exits = self.release_node([e for scope in self.guards[1:] for e in scope], [(n.id, None)])
+            self.gotos.append((exits[0][0], stmt.label))
+            return []
+        if kind == "return":
+            exits = self.simple(stmt, preds)
+            self.link(exits, self.exit)
+            return []
+        if kind in ("break", "continue"):
+            n = self.node()
+            self.link(preds, n.id)
+            target = self.jump_target(kind)
+            if target is None:
+                return []
+            collect, resume, depth = target
+            exits = self.release_node([e for scope in self.guards[depth:] for e in scope], [(n.id, None)])
+            if kind == "break":
+                collect.extend(exits)
+            else:
+                self.link(exits, resume)
+            return []
+        return self.simple(stmt, preds)
+
+    def jump_target(self, kind: str) -> tuple[Exits, int, int] | None:
+        """Where break (the innermost loop or switch) or continue (the innermost loop) goes."""
+        for target in reversed(self.breakables):
+            if kind == "break" or target[1] >= 0:
+                return target
+        return None
+
+    def lower_if(self, stmt: Stmt, preds: Exits) -> Exits:
+        events = self.own_calls(stmt)
+        if stmt.macro in ("scoped_guard", "scoped_cond_guard"):
+            return self.lower_scoped_guard(stmt, events, preds)
+        head = self.node(events, stmt.cond)
+        self.link(preds, head.id)
+        then_exits = self.lower(stmt.children[0], [(head.id, True)]) if stmt.children else [(head.id, True)]
+        else_exits = self.lower(stmt.alt, [(head.id, False)]) if stmt.alt is not None else [(head.id, False)]
+        return then_exits + else_exits
+
+    def lower_scoped_guard(self, stmt: Stmt, events: list[Event], preds: Exits) -> Exits:
+        """`scoped_guard(CLASS, lock) { body }`: the lock is held exactly for the body."""
+        parts = stmt.cond.children if stmt.cond is not None and stmt.cond.kind == "comma" else \
+            ((stmt.cond,) if stmt.cond is not None else ())
+        guard = parts[0].text if parts else ""
+        lock = parts[1].text if len(parts) > 1 else ""
+        if stmt.macro == "scoped_cond_guard" and len(parts) > 2:
+            lock = parts[2].text
+        head = self.node(events + [Event("acquire", guard=guard, lock=lock, span=stmt.span)])
+        self.link(preds, head.id)
+        exits = self.lower(stmt.children[0], [(head.id, None)]) if stmt.children else [(head.id, None)]
+        return self.release_node([Event("release", guard=guard, lock=lock, span=stmt.span)], exits)
+
+    def lower_switch(self, stmt: Stmt, preds: Exits) -> Exits:
+        head = self.node(self.own_calls(stmt), None)
+        self.link(preds, head.id)
+        breaks: Exits = []
+        self.breakables.append((breaks, -1, len(self.guards)))
+        body = stmt.children[0] if stmt.children else None
+        items = body.children if body is not None and body.kind == "block" else ((body,) if body else ())
+        exits: Exits = []
+        has_default = False
+        for item in items:
+            if item.kind == "case":
+                has_default |= item.label == "default"
+                exits = exits + [(head.id, None)]
+            exits = self.lower(item, exits)
+        self.breakables.pop()
+        out = exits + breaks
+        if not has_default:
+            out.append((head.id, None))
+        return out
+
+    def finish(self, body: Stmt) -> Cfg:
+        exits = self.lower(body, [(self.entry, None)])
+        self.link(exits, self.exit)
+        for source, label in self.gotos:
+            target = self.labels.get(label)
+            self.link([(source, None)], target if target is not None else self.exit)
+        return Cfg(self.nodes, self.entry, self.exit)
+
+
+def build_cfg(function: Function, noreturn: frozenset[str] = frozenset()) -> Cfg:
+    """The function's CFG: entry and exit nodes, one node per simple statement or condition."""
+    return _Builder(function, noreturn).finish(function.body)

@@ -1,0 +1,53 @@
+"""KAL103 sleep-in-atomic: a call that may sleep, where the kernel must not sleep."""
+
+from __future__ import annotations
+
+from kalloclint.checks import Check
+
+
+class SleepInAtomic(Check):
+    """
+    ## What it does
+    Finds calls that may sleep made in atomic context: known sleepers from the model (`mutex_lock*`,
+    `msleep`, `usleep_range`, `schedule*`, `wait_event*`, `wait_for_completion*`, `down*`,
+    `copy_{from,to}_user`, `get_user`/`put_user`, `request_firmware`, `flush_work`, `cancel_*_sync`,
+    `synchronize_rcu`, `kthread_stop`, ...) with a spinlock held, inside an RCU read-side section, with
+    preemption, interrupts or bottom halves disabled, or in a hardirq, softirq or NMI handler.
+
+    ## Why is this bad?
+    Sleeping in atomic context schedules away while holding a spinlock or from interrupt context: other
+    CPUs spin forever on the lock, RCU grace periods stall, or the scheduler is corrupted. Lockdep and
+    `CONFIG_DEBUG_ATOMIC_SLEEP` catch it only when the path runs.
+
+    ## Example
+    ```c
+    spin_lock_bh(&priv->lock);
+    msleep(10);
+    ```
+
+    ## Use instead
+    Wait without sleeping (`udelay`, `readx_poll_timeout_atomic`), or restructure so the wait happens
+    outside the atomic section (drop the lock, or defer the work to a workqueue).
+
+    ## Fix safety
+    No fix is offered.
+
+    ## References
+    - Documentation/locking/locktypes.rst (what may sleep under which lock)
+    - include/linux/kernel.h might_sleep(); Documentation/timers/delay_sleep_functions.rst
+    """
+
+    code = "KAL103"
+    name = "sleep-in-atomic"
+    severity = "error"
+
+    def run(self, ctx):
+        sleepers = ctx.model.contexts.sleepers
+        for function in ctx.facts.functions:
+            for call in function.calls:
+                if call.in_error or call.name not in sleepers:
+                    continue
+                reason = ctx.atomic_reason(function, call)
+                if reason is not None:
+                    yield ctx.finding(self, call.span, f"{call.name}() may sleep, but {reason.text}",
+                                      related=ctx.reason_related(reason))
