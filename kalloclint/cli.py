@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections import Counter
 from pathlib import Path
@@ -41,6 +42,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--exit-zero", action="store_true", help="exit 0 even when findings are shown")
     p.add_argument("--warn-unused-ignores", action="store_true",
                    help="report `kalloclint: ignore[...]` comments that silence nothing")
+    p.add_argument("-j", "--jobs", type=int, default=os.cpu_count() or 1, metavar="N",
+                   help="worker processes (default: all cores)")
     p.add_argument("--config", metavar="FILE", help="use this configuration file instead of searching")
     p.add_argument("--stdin-filename", metavar="PATH", help="the name to report for source read from stdin")
     p.add_argument("--list-rules", action="store_true", help="list every rule and exit")
@@ -105,7 +108,8 @@ def main(argv: list[str] | None = None) -> int:
         paths = [p for p in args.paths if p != "-"]
         if "-" in args.paths:
             stdin = (args.stdin_filename or "<stdin>", sys.stdin.buffer.read())
-        result = run(paths, settings, model, stdin=stdin, warn_unused_ignores=args.warn_unused_ignores)
+        result = run(paths, settings, model, stdin=stdin, warn_unused_ignores=args.warn_unused_ignores,
+                     jobs=max(1, args.jobs))
     except (ConfigError, ModelError) as exc:
         print(f"kalloclint: {exc}", file=sys.stderr)
         return EXIT_ERROR

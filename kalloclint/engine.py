@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fnmatch
+import multiprocessing
 import os
 import stat
 import sys
@@ -18,7 +19,7 @@ from kalloclint.findings import Finding, severity_rank
 from kalloclint.frontend.extract import extract
 from kalloclint.frontend.facts import FileFacts
 from kalloclint.model import Model
-from kalloclint.source import SourceError, SourceFile, read_source, source_from_bytes
+from kalloclint.source import LineIndex, SourceError, SourceFile, read_source, source_from_bytes
 
 SOURCE_SUFFIXES = (".c", ".h")
 UNUSED_IGNORE = "unused-ignore"
@@ -40,7 +41,7 @@ class Diagnostic:
 class RunResult:
     findings: list[Finding] = field(default_factory=list)
     diagnostics: list[Diagnostic] = field(default_factory=list)
-    files: dict[str, FileFacts] = field(default_factory=dict)
+    files: dict[str, FileFacts] = field(default_factory=dict)  # files with findings: path and line index
 
 
 # -- rule selection --------------------------------------------------------------------------------
@@ -149,32 +150,75 @@ def _internal_error(path: str, exc: Exception) -> Diagnostic:
                       fatal=True)
 
 
+@dataclass(slots=True)
+class _Job:
+    """What every file of a run is checked with; forked workers inherit it instead of unpickling it."""
+
+    model: Model
+    settings: Settings
+    checks: list[Check]
+    warn_unused_ignores: bool
+
+
+@dataclass(slots=True)
+class _FileResult:
+    path: str
+    findings: list[Finding]
+    diagnostics: list[Diagnostic]
+    index: LineIndex | None  # kept only when there are findings, for reporters that need positions
+
+
+_JOB: _Job | None = None
+_PARALLEL_MIN_FILES = 8
+
+
+def _check_one(item: tuple[str, bytes | None]) -> _FileResult:
+    """Extract and check one file; only the findings (and its line index) leave the worker."""
+    path, data = item
+    job = _JOB
+    facts = extract_file(path, job.model, data)
+    if isinstance(facts, Diagnostic):
+        return _FileResult(path, [], [facts], None)
+    diagnostics = [Diagnostic(path, w) for w in facts.warnings]
+    raw = _check_file(facts, job.model, ProjectIndex(), job.checks, diagnostics)
+    kept = _apply_suppressions(facts, raw, job.warn_unused_ignores)
+    ignored = _per_file_ignored(path, job.settings)
+    min_rank = severity_rank(job.settings.min_severity)
+    findings = [f for f in kept if f.code not in ignored and severity_rank(f.severity) >= min_rank]
+    return _FileResult(path, findings, diagnostics, facts.index if findings else None)
+
+
 def run(paths: list[str], settings: Settings, model: Model, stdin: tuple[str, bytes] | None = None,
-        warn_unused_ignores: bool = False) -> RunResult:
+        warn_unused_ignores: bool = False, jobs: int = 1) -> RunResult:
+    """Check every file under `paths` (and `stdin`), with `jobs` worker processes."""
+    global _JOB
     result = RunResult()
     codes = selected_codes(settings)
+    for selectors in settings.per_file_ignores.values():  # report a bad selector once, up front
+        resolve_selectors(selectors, f"{settings.source}: per-file-ignores")
     files, result.diagnostics = collect_files(paths, settings.exclude)
     inputs: list[tuple[str, bytes | None]] = [(f, None) for f in files]
     if stdin is not None:
         inputs.append(stdin)
-    for path, data in inputs:
-        facts = extract_file(path, model, data)
-        if isinstance(facts, Diagnostic):
-            result.diagnostics.append(facts)
-            continue
-        result.files[path] = facts
-        result.diagnostics.extend(Diagnostic(path, w) for w in facts.warnings)
-    project = ProjectIndex.build(result.files.values())
-    checks = [c for c in all_checks() if c.code in codes]
-    min_rank = severity_rank(settings.min_severity)
-    for path, facts in result.files.items():
-        raw = _check_file(facts, model, project, checks, result.diagnostics)
-        kept = _apply_suppressions(facts, raw, warn_unused_ignores)
-        ignored = _per_file_ignored(path, settings)
-        result.findings.extend(f for f in kept
-                               if f.code not in ignored and severity_rank(f.severity) >= min_rank)
+    _JOB = _Job(model, settings, [c for c in all_checks() if c.code in codes], warn_unused_ignores)
+    try:
+        for file_result in _map(inputs, jobs):
+            result.findings.extend(file_result.findings)
+            result.diagnostics.extend(file_result.diagnostics)
+            if file_result.index is not None:
+                result.files[file_result.path] = FileFacts(file_result.path, file_result.index)
+    finally:
+        _JOB = None
     result.findings.sort(key=Finding.sort_key)
     return result
+
+
+def _map(inputs: list[tuple[str, bytes | None]], jobs: int):
+    if jobs <= 1 or len(inputs) < _PARALLEL_MIN_FILES:
+        yield from map(_check_one, inputs)
+        return
+    with multiprocessing.get_context("fork").Pool(min(jobs, len(inputs))) as pool:
+        yield from pool.imap(_check_one, inputs, chunksize=4)
 
 
 def _check_file(facts: FileFacts, model: Model, project: ProjectIndex, checks: list[Check],
