@@ -5,7 +5,7 @@ from __future__ import annotations
 from bisect import bisect_left
 from dataclasses import dataclass, field
 
-from kalloclint.frontend.facts import Call, Expr, Function, Stmt
+from kalloclint.frontend.facts import Assign, Call, Expr, Function, Stmt
 from kalloclint.source import Span
 
 
@@ -13,8 +13,9 @@ from kalloclint.source import Span
 class Event:
     """Something a node does, in order: a call, or entering / leaving a guard()'s scope."""
 
-    kind: str  # "call", "acquire" or "release"
+    kind: str  # "call", "assign", "acquire" or "release"
     call: Call | None = None
+    assign: Assign | None = None
     guard: str = ""  # the guard class of acquire/release events: spinlock, rcu, ...
     lock: str = ""
     span: Span | None = None
@@ -26,6 +27,7 @@ class Node:
     events: list[Event] = field(default_factory=list)
     cond: Expr | None = None  # a branch node's condition; its edges carry True / False
     succ: list[tuple[int, bool | None]] = field(default_factory=list)
+    under: tuple[tuple[str, bool], ...] = ()  # simple conditions (text, outcome) the node is nested under
 
 
 @dataclass(slots=True)
@@ -45,6 +47,17 @@ class Cfg:
 Exits = list[tuple[int, "bool | None"]]
 
 
+def condition_key(cond: Expr | None) -> str | None:
+    """The text of a condition that evaluates the same way each time it is tested (no calls, no
+    assignments), so that two branches on it can be correlated; else None."""
+    if cond is None:
+        return None
+    for node in cond.walk():
+        if node.kind in ("call", "assign", "opaque", "other") or (node.kind == "unary" and node.op in ("++", "--")):
+            return None
+    return "".join(cond.text.split())
+
+
 def guard_of(call: Call) -> str | None:
     """The class of a `guard(CLASS)(lock)` call, else None."""
     name = call.name.replace(" ", "")
@@ -57,6 +70,8 @@ class _Builder:
     def __init__(self, function: Function, noreturn: frozenset[str]):
         self.calls = sorted(function.calls, key=lambda c: c.span.start)
         self.starts = [c.span.start for c in self.calls]
+        self.assigns = sorted(function.assigns, key=lambda a: a.span.start)
+        self.assign_starts = [a.span.start for a in self.assigns]
         self.noreturn = noreturn
         self.nodes: list[Node] = []
         self.labels: dict[str, int] = {}
@@ -64,11 +79,12 @@ class _Builder:
         # open loops and switches, innermost last: (breaks collected, continue target or -1, guard depth)
         self.breakables: list[tuple[Exits, int, int]] = []
         self.guards: list[list[Event]] = []  # per open block, the guards it has taken
+        self.under: list[tuple[str, bool]] = []
         self.entry = self.node().id
         self.exit = self.node().id
 
     def node(self, events: list[Event] | None = None, cond: Expr | None = None) -> Node:
-        n = Node(len(self.nodes), events or [], cond)
+        n = Node(len(self.nodes), events or [], cond, under=tuple(self.under))
         self.nodes.append(n)
         return n
 
@@ -77,29 +93,33 @@ class _Builder:
             self.nodes[source].succ.append((target, polarity))
 
     def own_calls(self, stmt: Stmt) -> list[Event]:
-        """Calls inside the statement but not inside its nested statements, in the order they run
-        (arguments before the call that takes them)."""
+        """Calls and recorded assignments inside the statement but not inside its nested statements, in
+        the order they run (arguments before the call that takes them, a call before its result is stored)."""
         inner = [c.span for c in stmt.children] + ([stmt.alt.span] if stmt.alt is not None else [])
-        i = bisect_left(self.starts, stmt.span.start)
-        own = []
-        while i < len(self.calls) and self.calls[i].span.start < stmt.span.end:
-            call = self.calls[i]
-            if not any(s.start <= call.span.start < s.end for s in inner):
-                own.append(call)
-            i += 1
-        own.sort(key=lambda c: c.span.end)
-        return [Event("call", c) for c in own]
+        own: list[tuple[int, int, Event]] = []
+        for items, starts, kind in ((self.calls, self.starts, "call"), (self.assigns, self.assign_starts, "assign")):
+            i = bisect_left(starts, stmt.span.start)
+            while i < len(items) and items[i].span.start < stmt.span.end:
+                item = items[i]
+                if not any(s.start <= item.span.start < s.end for s in inner):
+                    event = Event("call", call=item) if kind == "call" else Event("assign", assign=item)
+                    own.append((item.span.end, kind == "assign", event))
+                i += 1
+        own.sort(key=lambda t: (t[0], t[1]))
+        return [e for _, _, e in own]
 
     def simple(self, stmt: Stmt, preds: Exits) -> Exits:
         events = self.own_calls(stmt)
         n = self.node(events)
         self.link(preds, n.id)
         for event in events:
+            if event.kind != "call":
+                continue
             guard = guard_of(event.call)
             if guard is not None and self.guards:
                 lock = event.call.args[0].text if event.call.args else ""
                 self.guards[-1].append(Event("release", guard=guard, lock=lock, span=event.call.span))
-        if any(e.call.name in self.noreturn for e in events):
+        if any(e.kind == "call" and e.call.name in self.noreturn for e in events):
             self.link([(n.id, None)], self.exit)
             return []
         return [(n.id, None)]
@@ -189,9 +209,20 @@ class _Builder:
             return self.lower_scoped_guard(stmt, events, preds)
         head = self.node(events, stmt.cond)
         self.link(preds, head.id)
-        then_exits = self.lower(stmt.children[0], [(head.id, True)]) if stmt.children else [(head.id, True)]
-        else_exits = self.lower(stmt.alt, [(head.id, False)]) if stmt.alt is not None else [(head.id, False)]
+        key = condition_key(stmt.cond)
+        then_exits = self.branch(stmt.children[0] if stmt.children else None, head.id, True, key)
+        else_exits = self.branch(stmt.alt, head.id, False, key)
         return then_exits + else_exits
+
+    def branch(self, stmt: Stmt | None, head: int, outcome: bool, key: str | None) -> Exits:
+        if stmt is None:
+            return [(head, outcome)]
+        if key is not None:
+            self.under.append((key, outcome))
+        exits = self.lower(stmt, [(head, outcome)])
+        if key is not None:
+            self.under.pop()
+        return exits
 
     def lower_scoped_guard(self, stmt: Stmt, events: list[Event], preds: Exits) -> Exits:
         """`scoped_guard(CLASS, lock) { body }`: the lock is held exactly for the body."""

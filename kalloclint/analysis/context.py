@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 
 from kalloclint.analysis.atomic import AtomicReason, first_atomic, held_reason, role_reason
 from kalloclint.analysis.consts import is_constant
+from kalloclint.analysis.cfg import Cfg, build_cfg
+from kalloclint.analysis.gfpflow import UNKNOWN, GfpFlow, analyse_gfp
 from kalloclint.analysis.locks import LockFlow, analyse_locks
 from kalloclint.analysis.roles import Role, file_roles
 from kalloclint.analysis.project import ProjectIndex
@@ -56,7 +58,8 @@ class FileContext:
     _constants: frozenset[str] = frozenset()
     _flows: dict[int, LockFlow] = field(default_factory=dict)
     _roles: dict[str, list[Role]] | None = None
-    _gfp_locals: dict[int, dict[str, GfpValue]] = field(default_factory=dict)
+    _cfgs: dict[int, Cfg] = field(default_factory=dict)
+    _gfp_flows: dict[int, GfpFlow] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self._globals = {d.name: d for d in self.facts.globals}
@@ -106,11 +109,25 @@ class FileContext:
 
     # -- context: locks, handlers, GFP values -------------------------------------------------------
 
+    def cfg(self, function: Function) -> Cfg:
+        key = function.span.start
+        cfg = self._cfgs.get(key)
+        if cfg is None:
+            cfg = self._cfgs[key] = build_cfg(function, self.model.contexts.noreturn)
+        return cfg
+
     def lock_flow(self, function: Function) -> LockFlow:
         key = function.span.start
         flow = self._flows.get(key)
         if flow is None:
-            flow = self._flows[key] = analyse_locks(function, self.model.contexts)
+            flow = self._flows[key] = analyse_locks(self.cfg(function), self.model.contexts)
+        return flow
+
+    def gfp_flow(self, function: Function) -> GfpFlow:
+        key = function.span.start
+        flow = self._gfp_flows.get(key)
+        if flow is None:
+            flow = self._gfp_flows[key] = analyse_gfp(self.cfg(function), self.model.gfp)
         return flow
 
     def roles(self, function: Function) -> list[Role]:
@@ -137,40 +154,19 @@ class FileContext:
                 return role_reason(function.name, role, self.line(role.site) if role.site else None)
         return None
 
-    def gfp_locals(self, function: Function) -> dict[str, GfpValue]:
-        """Locals of the function whose every assignment is a known GFP value, all sleeping or all not."""
-        key = function.span.start
-        known = self._gfp_locals.get(key)
-        if known is None:
-            known = {}
-            values: dict[str, list[GfpValue | None]] = {}
-            local_names = {d.name for d in function.locals}
-            for assign in function.assigns:
-                if assign.name in local_names:
-                    values.setdefault(assign.name, []).append(self.model.gfp.evaluate(assign.value))
-            for name, vals in values.items():
-                if all(v is not None for v in vals) and len({self.model.gfp.may_sleep(v) for v in vals}) == 1:
-                    known[name] = vals[0]
-            self._gfp_locals[key] = known
-        return known
-
-    def gfp_of(self, function: Function, call: Call) -> tuple[Expr, GfpValue] | None:
+    def gfp_of(self, function: Function, call: Call, flow: GfpFlow | None = None) -> tuple[Expr, GfpValue] | None:
         """The call's GFP argument and its value: the allocator's flags position, else the first argument
-        that evaluates as GFP flags (GFP names, or a local assigned only GFP constants)."""
+        that evaluates as GFP flags: GFP names, and locals whose reaching values are all known GFP
+        constants that agree on sleeping (so `gfp = atomic ? GFP_ATOMIC : GFP_KERNEL` stays unknown)."""
         gfp = self.model.gfp
-        local_values = self.gfp_locals(function)
         allocator = self.model.allocators.get(call.name)
         if allocator is not None:
             candidates = call.args[allocator.gfp:allocator.gfp + 1] if allocator.gfp is not None else ()
         else:
             candidates = call.args
+        flow = flow if flow is not None else (self.gfp_flow(function) if function.assigns else None)
         for arg in candidates:
-            if arg.kind == "opaque":
-                value = local_values.get(arg.text.strip())
-            elif gfp.mentions_gfp(arg) or any(n.kind == "ident" and n.text in local_values for n in arg.walk()):
-                value = gfp.evaluate(arg, local_values)
-            else:
-                continue
+            value = _gfp_value(gfp, arg, call, flow)
             if value is not None:
                 return arg, value
         return None
@@ -197,3 +193,21 @@ class FileContext:
     @staticmethod
     def replace(span: Span, text: str) -> Edit:
         return Edit(span.start, span.end, text)
+
+
+def _gfp_value(gfp, arg: Expr, call: Call, flow: GfpFlow | None) -> GfpValue | None:
+    names = [arg.text.strip()] if arg.kind == "opaque" else [n.text for n in arg.walk() if n.kind == "ident"]
+    local_values: dict[str, GfpValue] = {}
+    for name in names:
+        masks = flow.values(call, name) if flow is not None else None
+        if masks is None or UNKNOWN in masks:
+            continue
+        values = [GfpValue(m, ()) for m in masks]
+        if len({gfp.may_sleep(v) for v in values}) != 1:
+            return None  # sleeps on some paths only: not certain
+        local_values[name] = values[0]
+    if arg.kind == "opaque":
+        return local_values.get(arg.text.strip())
+    if not local_values and not gfp.mentions_gfp(arg):
+        return None
+    return gfp.evaluate(arg, local_values)

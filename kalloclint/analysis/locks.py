@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections import deque
 from dataclasses import dataclass
 
-from kalloclint.analysis.cfg import Cfg, Event, build_cfg, guard_of
-from kalloclint.frontend.facts import Call, Expr, Function, norm
+from kalloclint.analysis.cfg import Cfg, Event, condition_key, guard_of
+from kalloclint.analysis.dataflow import solve_forward
+from kalloclint.frontend.facts import Call, Expr, norm
 from kalloclint.model import Contexts
 from kalloclint.source import Span
 
@@ -23,6 +23,7 @@ class Held:
     lock: str
     primitive: str
     site: Span
+    under: tuple[tuple[str, bool], ...] = ()  # taken only where these conditions had these outcomes
 
 
 State = frozenset[Held]
@@ -52,32 +53,38 @@ class _Transfer:
         self.locks = contexts.locks
         self.guards = contexts.guards
 
-    def event(self, state: State, event: Event) -> State:
+    def event(self, state: State, event: Event, under: tuple = ()) -> State:
+        if event.kind == "assign":
+            return state
         if event.kind == "call":
             call = event.call
             guard = guard_of(call)
             if guard is not None:
                 kind = self.guards.get(guard)
                 lock = call.args[0].text if call.args else ""
-                return state | {Held(kind, lock_key(lock), f"guard({guard})", call.span)} if kind else state
+                return state | {Held(kind, lock_key(lock), f"guard({guard})", call.span, under)} if kind else state
             op = self.locks.get(call.name)
             if op is None or op.op == "try":
                 return state
             lock = lock_key(call.args[op.arg].text) if op.arg is not None and op.arg < len(call.args) else ""
             if op.op == "acquire":
-                return state | {Held(op.kind, lock, call.name, call.span)}
+                return state | {Held(op.kind, lock, call.name, call.span, under)}
             return _release(state, op.kind, lock)
         kind = self.guards.get(event.guard)
         if kind is None:
             return state
         if event.kind == "acquire":
-            return state | {Held(kind, lock_key(event.lock), f"scoped_guard({event.guard})", event.span)}
+            return state | {Held(kind, lock_key(event.lock), f"scoped_guard({event.guard})", event.span, under)}
         return _release(state, kind, lock_key(event.lock))
 
     def edge(self, state: State, cond: Expr | None, polarity: bool | None, calls: list[Call]) -> State:
-        """A trylock in a condition holds its lock on the edge where it succeeded."""
+        """A trylock in a condition holds its lock on the edge where it succeeded; a lock taken under
+        `if (c)` is not held on the edge where the same `c` is false (`if (c) lock(); ... if (c) unlock();`)."""
         if cond is None or polarity is None:
             return state
+        key = condition_key(cond)
+        if key is not None and any((key, not polarity) in h.under for h in state):
+            state = frozenset(h for h in state if (key, not polarity) not in h.under)
         found = self.trylock(cond, polarity)
         if found is None:
             return state
@@ -108,41 +115,20 @@ def _release(state: State, kind: str, lock: str) -> State:
     return frozenset(h for h in state if not (h.kind == kind and (h.lock == lock or not lock)))
 
 
-def analyse_locks(function: Function, contexts: Contexts) -> LockFlow:
+def analyse_locks(cfg: Cfg, contexts: Contexts) -> LockFlow:
     """Run the dataflow to a fixpoint: union at joins, so a lock held on any path counts."""
-    cfg: Cfg = build_cfg(function, contexts.noreturn)
     transfer = _Transfer(contexts)
-    preds = cfg.preds()
-    state_in: list[State | None] = [None] * len(cfg.nodes)
-    state_in[cfg.entry] = frozenset()
-    state_out: list[State | None] = [None] * len(cfg.nodes)
-    work = deque([cfg.entry])
-    queued = {cfg.entry}
     node_calls = [[e.call for e in n.events if e.kind == "call"] for n in cfg.nodes]
-    while work:
-        nid = work.popleft()
-        queued.discard(nid)
-        node = cfg.nodes[nid]
-        incoming = state_in[nid] if nid == cfg.entry else None
-        for source, polarity in preds[nid]:
-            out = state_out[source]
-            if out is None:
-                continue
-            src = cfg.nodes[source]
-            edge_state = transfer.edge(out, src.cond, polarity, node_calls[source])
-            incoming = edge_state if incoming is None else incoming | edge_state
-        if incoming is None:
-            continue
-        state_in[nid] = incoming
-        state = incoming
+
+    def through(node, state: State) -> State:
         for event in node.events:
-            state = transfer.event(state, event)
-        if state != state_out[nid]:
-            state_out[nid] = state
-            for target, _ in node.succ:
-                if target not in queued:
-                    queued.add(target)
-                    work.append(target)
+            state = transfer.event(state, event, node.under)
+        return state
+
+    def along(node, polarity, state: State) -> State:
+        return transfer.edge(state, node.cond, polarity, node_calls[node.id])
+
+    state_in = solve_forward(cfg, frozenset(), through, along, frozenset.union)
     before: dict[int, State] = {}
     for node in cfg.nodes:
         state = state_in[node.id]
@@ -151,5 +137,5 @@ def analyse_locks(function: Function, contexts: Contexts) -> LockFlow:
         for event in node.events:
             if event.kind == "call":
                 before[event.call.span.start] = before.get(event.call.span.start, frozenset()) | state
-            state = transfer.event(state, event)
+            state = transfer.event(state, event, node.under)
     return LockFlow(before, state_in[cfg.exit] or frozenset())

@@ -1,0 +1,83 @@
+"""Which GFP values reach each call through local variables, optionally assuming values of bool parameters."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from kalloclint.analysis.cfg import Cfg, Node
+from kalloclint.analysis.dataflow import solve_forward
+from kalloclint.frontend.facts import Call, Expr
+from kalloclint.model.gfp import GfpAlgebra, GfpValue
+
+UNKNOWN = -1  # a value that is not a GFP constant (a parameter, a field, a call)
+Reaching = frozenset[tuple[str, int]]  # (local name, GFP mask or UNKNOWN)
+
+
+@dataclass(slots=True)
+class GfpFlow:
+    """The GFP masks each recorded local may hold just before each call."""
+
+    before: dict[int, Reaching]  # call span start -> reaching (name, mask) pairs
+
+    def values(self, call: Call, name: str) -> frozenset[int] | None:
+        """The masks `name` may hold at the call, or None when no assignment of it reaches there."""
+        found = frozenset(m for n, m in self.before.get(call.span.start, frozenset()) if n == name)
+        return found or None
+
+
+def bool_test(cond: Expr | None) -> tuple[str, bool] | None:
+    """`p`, `!p`, `likely(p)`: the identifier tested and whether the condition is its truth."""
+    if cond is None:
+        return None
+    e = cond.strip()
+    if e.kind == "call" and e.op in ("likely", "unlikely") and len(e.children) == 1:
+        return bool_test(e.children[0])
+    if e.kind == "unary" and e.op == "!" and e.children:
+        inner = bool_test(e.children[0])
+        return (inner[0], not inner[1]) if inner is not None else None
+    if e.kind in ("ident", "opaque") and e.text.isidentifier():
+        return e.text, True
+    return None
+
+
+def analyse_gfp(cfg: Cfg, gfp: GfpAlgebra, assume: dict[str, bool] | None = None) -> GfpFlow:
+    """Reaching GFP values of locals; with `assume`, branches on those identifiers go one way only."""
+    assume = assume or {}
+
+    def run(node: Node, state: Reaching) -> Reaching:
+        for event in node.events:
+            if event.kind == "assign":
+                name = event.assign.name
+                value = gfp.evaluate(event.assign.value, _as_locals(state, gfp))
+                mask = value.mask if value is not None else UNKNOWN
+                state = frozenset(p for p in state if p[0] != name) | {(name, mask)}
+        return state
+
+    def along(node: Node, polarity: bool | None, state: Reaching) -> Reaching | None:
+        if polarity is None or not assume:
+            return state
+        test = bool_test(node.cond)
+        if test is not None and test[0] in assume and assume[test[0]] != (polarity == test[1]):
+            return None
+        return state
+
+    state_in = solve_forward(cfg, frozenset(), run, along, frozenset.union)
+    before: dict[int, Reaching] = {}
+    for node in cfg.nodes:
+        state = state_in[node.id]
+        if state is None:
+            continue
+        for event in node.events:
+            if event.kind == "call":
+                before[event.call.span.start] = state
+            elif event.kind == "assign":
+                state = run(Node(-1, [event]), state)
+    return GfpFlow(before)
+
+
+def _as_locals(state: Reaching, gfp: GfpAlgebra) -> dict[str, GfpValue]:
+    """Locals with exactly one known reaching value, for evaluating `gfp | __GFP_ZERO`-style updates."""
+    masks: dict[str, set[int]] = {}
+    for name, mask in state:
+        masks.setdefault(name, set()).add(mask)
+    return {n: GfpValue(next(iter(m)), ()) for n, m in masks.items() if len(m) == 1 and UNKNOWN not in m}
