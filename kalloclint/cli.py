@@ -48,6 +48,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--stdin-filename", metavar="PATH", help="the name to report for source read from stdin")
     p.add_argument("--list-rules", action="store_true", help="list every rule and exit")
     p.add_argument("--explain", metavar="RULE", help="show a rule's documentation and exit")
+    p.add_argument("--arch", metavar="PROFILE",
+                   help="arch profile of the modelled allocator: x86_64 (default), arm64-4k, arm64-16k, arm64-64k")
+    p.add_argument("-I", "--include-dir", action="append", metavar="DIR",
+                   help="look for #include files here too (repeatable)")
+    p.add_argument("--explain-size", metavar="EXPR",
+                   help="fold a size expression (with the macros, enums and structs of the FILE given) and show "
+                        "its kmalloc size class, page order and waste, then exit")
     p.add_argument("--version", action="version", version=f"kalloclint {__version__}")
     return p
 
@@ -68,6 +75,9 @@ def _settings(args: argparse.Namespace) -> Settings:
     settings.exclude += _list(args.exclude)
     if args.min_severity:
         settings.min_severity = args.min_severity
+    if args.arch:
+        settings.arch = args.arch
+    settings.include_dirs += args.include_dir or []
     return settings
 
 
@@ -97,6 +107,8 @@ def main(argv: list[str] | None = None) -> int:
             return EXIT_ERROR
         out.write(text)
         return EXIT_CLEAN
+    if args.explain_size is not None:
+        return _explain_size(args, out)
     if not args.paths:
         parser.print_usage(sys.stderr)
         print("kalloclint: error: give at least one PATH (or - for stdin)", file=sys.stderr)
@@ -133,6 +145,31 @@ def main(argv: list[str] | None = None) -> int:
     if findings and not args.exit_zero:
         return EXIT_FINDINGS
     return EXIT_CLEAN
+
+
+def _explain_size(args: argparse.Namespace, out) -> int:
+    """--explain-size EXPR [FILE]: exit 0 when the expression folds, 1 when it does not, 2 on errors."""
+    from kalloclint.engine import Diagnostic, extract_file, sizing
+    from kalloclint.explain_size import explain_size
+    if len(args.paths) > 1:
+        print("kalloclint: error: --explain-size takes at most one FILE", file=sys.stderr)
+        return EXIT_ERROR
+    try:
+        settings = _settings(args)
+        model = load_model(tuple(settings.model_files))
+        run_sizing = sizing(model, settings)
+    except (ConfigError, ModelError) as exc:
+        print(f"kalloclint: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    facts = None
+    if args.paths:
+        facts = extract_file(args.paths[0], model)
+        if isinstance(facts, Diagnostic):
+            print(f"kalloclint: {facts}", file=sys.stderr)
+            return EXIT_ERROR
+    text, known = explain_size(args.explain_size, run_sizing, facts)
+    out.write(text)
+    return EXIT_CLEAN if known else EXIT_FINDINGS
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -25,12 +25,14 @@ class Settings:
     per_file_ignores: dict[str, list[str]] = field(default_factory=dict)
     model_files: list[str] = field(default_factory=list)
     min_severity: str = "info"
+    arch: str | None = None  # an arch profile of the model (rules/arch.toml); None: x86_64
+    include_dirs: list[str] = field(default_factory=list)  # where #include "..." and <...> are looked for
     source: str | None = None  # the file the settings came from
 
 
 _KEYS = {
     "select": list, "ignore": list, "extend-select": list, "exclude": list,
-    "per-file-ignores": dict, "model-files": list, "min-severity": str,
+    "per-file-ignores": dict, "model-files": list, "min-severity": str, "arch": str, "include-dirs": list,
 }
 
 
@@ -93,6 +95,10 @@ def load_settings(path: Path) -> Settings:
             settings.min_severity = value
         elif key == "model-files":
             settings.model_files = [str(base / v) if not os.path.isabs(v) else v for v in value]
+        elif key == "include-dirs":
+            settings.include_dirs = [str(base / v) if not os.path.isabs(v) else v for v in value]
+        elif key == "arch":
+            settings.arch = value
         else:
             setattr(settings, key.replace("-", "_"), list(value))
     return settings

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 
 from kalloclint.analysis.context import FileContext
 from kalloclint.analysis.project import ProjectIndex
+from kalloclint.analysis.scope import Headers
+from kalloclint.analysis.sizing import Sizing
 from kalloclint.checks import Check, all_checks
 from kalloclint.config import ConfigError, Settings
 from kalloclint.findings import Finding, severity_rank
@@ -158,6 +160,7 @@ class _Job:
     settings: Settings
     checks: list[Check]
     warn_unused_ignores: bool
+    sizing: Sizing | None = None
 
 
 @dataclass(slots=True)
@@ -180,7 +183,7 @@ def _check_one(item: tuple[str, bytes | None]) -> _FileResult:
     if isinstance(facts, Diagnostic):
         return _FileResult(path, [], [facts], None)
     diagnostics = [Diagnostic(path, w) for w in facts.warnings]
-    raw = _check_file(facts, job.model, ProjectIndex(), job.checks, diagnostics)
+    raw = _check_file(facts, job.model, ProjectIndex(), job.checks, diagnostics, job.sizing)
     kept = _apply_suppressions(facts, raw, job.warn_unused_ignores)
     ignored = _per_file_ignored(path, job.settings)
     min_rank = severity_rank(job.settings.min_severity)
@@ -200,7 +203,8 @@ def run(paths: list[str], settings: Settings, model: Model, stdin: tuple[str, by
     inputs: list[tuple[str, bytes | None]] = [(f, None) for f in files]
     if stdin is not None:
         inputs.append(stdin)
-    _JOB = _Job(model, settings, [c for c in all_checks() if c.code in codes], warn_unused_ignores)
+    _JOB = _Job(model, settings, [c for c in all_checks() if c.code in codes], warn_unused_ignores,
+                sizing(model, settings))
     try:
         for file_result in _map(inputs, jobs):
             result.findings.extend(file_result.findings)
@@ -221,9 +225,24 @@ def _map(inputs: list[tuple[str, bytes | None]], jobs: int):
         yield from pool.imap(_check_one, inputs, chunksize=4)
 
 
+def sizing(model: Model, settings: Settings) -> Sizing:
+    """The modelled allocator for a run: the configured arch profile and include directories; headers
+    are extracted on demand, once per worker process."""
+    profile = model.arch.profile(settings.arch)
+    if profile is None:
+        raise ConfigError(f"{settings.source or 'command line'}: arch: unknown profile '{settings.arch}' "
+                          f"(known: {', '.join(model.arch.names())})")
+
+    def header(path: str) -> FileFacts | None:
+        facts = extract_file(path, model)
+        return facts if isinstance(facts, FileFacts) else None
+
+    return Sizing.build(model, profile, Headers(header, tuple(settings.include_dirs)))
+
+
 def _check_file(facts: FileFacts, model: Model, project: ProjectIndex, checks: list[Check],
-                diagnostics: list[Diagnostic]) -> list[Finding]:
-    ctx = FileContext(facts, model, project)
+                diagnostics: list[Diagnostic], sizing: Sizing | None = None) -> list[Finding]:
+    ctx = FileContext(facts, model, project, sizing=sizing)
     found: list[Finding] = []
     for check in checks:
         try:

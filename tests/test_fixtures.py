@@ -6,7 +6,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from annotations import expected, negatives
+from annotations import archs, expected, negatives
 
 from kalloclint.checks import all_checks
 from kalloclint.config import Settings
@@ -15,6 +15,7 @@ from kalloclint.model import load_model
 
 FIXTURES = Path(__file__).parent / "fixtures"
 SINGLE_FILE = sorted(p for p in FIXTURES.glob("*.c"))
+RUNS = [(p, arch) for p in SINGLE_FILE for arch in archs(p)]
 
 
 @pytest.fixture(scope="module")
@@ -22,12 +23,12 @@ def model():
     return load_model()
 
 
-@pytest.mark.parametrize("path", SINGLE_FILE, ids=lambda p: p.name)
-def test_fixture_reports_exactly_what_is_annotated(path: Path, model):
-    result = run([str(path)], Settings(), model)
+@pytest.mark.parametrize("path,arch", RUNS, ids=[f"{p.name}-{a}" if a else p.name for p, a in RUNS])
+def test_fixture_reports_exactly_what_is_annotated(path: Path, arch: str | None, model):
+    result = run([str(path)], Settings(arch=arch), model)
     assert not [d for d in result.diagnostics if d.fatal], result.diagnostics
     got = {(f.location.line, f.code) for f in result.findings}
-    want = expected(path)
+    want = expected(path, arch)
     missing = sorted(want - got)
     unexpected = sorted((line, code, next(f.message for f in result.findings
                                           if (f.location.line, f.code) == (line, code)))

@@ -12,6 +12,8 @@ from kalloclint.analysis.gfpflow import UNKNOWN, GfpFlow, analyse_gfp
 from kalloclint.analysis.locks import LockFlow, analyse_locks
 from kalloclint.analysis.roles import Role, file_roles
 from kalloclint.analysis.project import ProjectIndex
+from kalloclint.analysis.fold import CInt, Folder, Unknown
+from kalloclint.analysis.sizing import AllocSize, Sizing, alloc_size
 from kalloclint.analysis.types import CType, type_of
 from kalloclint.findings import Edit, Finding, Fix, Related
 from kalloclint.frontend.facts import Call, Decl, Expr, FileFacts, Function, StructDef
@@ -60,6 +62,8 @@ class FileContext:
     _roles: dict[str, list[Role]] | None = None
     _cfgs: dict[int, Cfg] = field(default_factory=dict)
     _gfp_flows: dict[int, GfpFlow] = field(default_factory=dict)
+    sizing: Sizing | None = None
+    _folder: Folder | None = None
 
     def __post_init__(self) -> None:
         self._globals = {d.name: d for d in self.facts.globals}
@@ -176,12 +180,31 @@ class FileContext:
             return ()
         return (self.related(reason.site, reason.site_message),)
 
+    # -- the modelled allocator: folded sizes and orders under the run's arch profile -----------------
+
+    @property
+    def folder(self) -> Folder | None:
+        if self._folder is None and self.sizing is not None:
+            self._folder = self.sizing.folder(self.facts)
+        return self._folder
+
+    def fold(self, expr: Expr, function: Function | None = None) -> CInt | Unknown:
+        folder = self.folder
+        return folder.fold(expr, function) if folder is not None else Unknown("no arch profile")
+
+    def alloc_size(self, site: AllocSite) -> AllocSize | Unknown | None:
+        """What a sized allocation asks for, folded; None when the allocator takes no size."""
+        folder = self.folder
+        if folder is None:
+            return Unknown("no arch profile")
+        return alloc_size(folder, site.allocator, site.call.args, site.function, folder.profile)
+
     # -- reporting -----------------------------------------------------------------------------
 
     def finding(self, check, span: Span, message: str, fix: Fix | None = None,
-                related: tuple[Related, ...] = ()) -> Finding:
+                related: tuple[Related, ...] = (), severity: str | None = None) -> Finding:
         message = " ".join(message.split())  # expression texts may span lines; a finding is one line
-        return Finding(check.code, check.name, check.severity, message, self.facts.path, span,
+        return Finding(check.code, check.name, severity or check.severity, message, self.facts.path, span,
                        self.facts.index.locate(span), fix, related)
 
     def related(self, span: Span, message: str) -> Related:

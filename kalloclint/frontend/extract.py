@@ -11,6 +11,7 @@ import tree_sitter_c as tsc
 from kalloclint.frontend.facts import (Assign, Call, Decl, Expr, FieldBinding, FileFacts, Function, Rewrite,
                                        Stmt, StructDef, Suppression)
 from kalloclint.frontend.rewrite import closing_paren, top_level_args, rewrite_source
+from kalloclint.frontend import records
 from kalloclint.model import Model
 from kalloclint.source import LineIndex, SourceFile, Span
 
@@ -22,11 +23,14 @@ _QUERY = ts.Query(LANGUAGE, """
 (union_specifier name: (type_identifier) body: (field_declaration_list)) @struct
 (enumerator name: (identifier) @enumerator)
 (preproc_def name: (identifier) @define)
+(preproc_function_def name: (identifier) @fdefine)
+(preproc_include path: (_) @include)
+(type_definition) @typedef
 (ERROR) @error
 (translation_unit (declaration) @global)
 (initializer_pair designator: (field_designator (field_identifier) @designator) value: (_) @value) @pair
-(assignment_expression left: (field_expression field: (field_identifier) @member) right: (identifier) @handler)
-(assignment_expression left: (identifier) @lhs right: (_) @rhs)
+(assignment_expression left: (field_expression field: (field_identifier)) right: (identifier) @handler)
+(assignment_expression left: (identifier) @lhs right: (_))
 """)
 _FILE_CALL = re.compile(rb"\b([A-Za-z_][A-Za-z0-9_]*)\s*\(")
 _SUPPRESSION = re.compile(rb"kalloclint:\s*(ignore-file|ignore)\[([^\]\n]*)\]")
@@ -127,11 +131,11 @@ class _File:
         return out
 
     def declarator(self, node: ts.Node, base: str) -> Decl | None:
-        pointer, array = 0, None
+        pointer, array, dims = 0, None, []
         while True:
             t = node.type
-            if t in ("identifier", "field_identifier"):
-                return Decl(self.text(node), base, pointer, array, self.span(node))
+            if t in ("identifier", "field_identifier", "type_identifier"):
+                return Decl(self.text(node), base, pointer, array, self.span(node), tuple(reversed(dims)))
             if t == "init_declarator" or t == "parenthesized_declarator":
                 inner = node.child_by_field_name("declarator") or (node.named_children[0] if node.named_children else None)
             elif t == "pointer_declarator":
@@ -141,6 +145,7 @@ class _File:
                 size = node.child_by_field_name("size")
                 if array is None:
                     array = self.text(size) if size is not None else ""
+                dims.append(self.text(size) if size is not None else "")
                 inner = node.child_by_field_name("declarator")
             elif t == "function_declarator":
                 pointer += 1  # a function pointer: a pointer as far as sizes go
@@ -163,16 +168,7 @@ class _File:
                 self.assigns.append(Assign(self.text(name), self.expr(value), self.span(child)))
 
     def struct(self, node: ts.Node) -> StructDef:
-        name = self.text(node.child_by_field_name("name"))
-        body = node.child_by_field_name("body")
-        fields: list[Decl] = []
-        for member in body.named_children:
-            if member.type == "field_declaration":
-                fields.extend(self.decls(member))
-        packed = any(r.original == "__packed" and node.start_byte <= r.start < node.end_byte + 16
-                     for r in self.rewrites) or "packed" in self.text(node)[-64:]
-        kind = "union" if node.type == "union_specifier" else "struct"
-        return StructDef(name, kind, tuple(fields), self.span(node), packed)
+        return records.record(self, node)
 
     # -- statements --------------------------------------------------------------------------
 
@@ -331,17 +327,37 @@ def extract(source: SourceFile, model: Model) -> FileFacts:
     structs = tuple(f.struct(n) for n in caps.get("struct", []))
     enum_constants = frozenset(f.text(n) for n in caps.get("enumerator", []))
     defines = {}
+    redefined = set()
     for n in caps.get("define", []):
         value = n.parent.child_by_field_name("value")
-        defines[f.text(n)] = f.text(value).strip() if value is not None else ""
+        text = f.text(value).strip() if value is not None else ""
+        if defines.get(f.text(n), text) != text:
+            redefined.add(f.text(n))
+        defines[f.text(n)] = text
+    enum_values: dict[str, str] = {}
+    enums: dict[str, list[str]] = {}
+    for n in caps.get("enumerator", []):
+        name, value = records.enum_values(f, n.parent)
+        if enum_values.get(name, value) != value:
+            redefined.add(name)
+        enum_values[name] = value
+        tag = records.enum_tag(f, n.parent)
+        if tag is not None:
+            enums.setdefault(tag, []).append(name)
+    function_defines = dict(d for d in (records.function_define(f, n) for n in caps.get("fdefine", [])) if d)
+    typedefs = dict(t for n in caps.get("typedef", []) for t in records.typedef(f, n))
+    includes = tuple(i for i in (records.include(f, n) for n in caps.get("include", [])) if i is not None)
     globals_ = tuple(d for n in caps.get("global", []) for d in f.decls(n))
 
-    for lhs, rhs in zip(caps.get("lhs", []), caps.get("rhs", [])):
-        if b"GFP" in original[rhs.start_byte:rhs.end_byte]:
+    for lhs in caps.get("lhs", []):
+        rhs = lhs.parent.child_by_field_name("right")
+        if rhs is not None and b"GFP" in original[rhs.start_byte:rhs.end_byte]:
             f.assigns.append(Assign(f.text(lhs), f.expr(rhs), f.span(lhs.parent)))
     bindings = [b for b in (_binding(f, n) for n in caps.get("pair", [])) if b is not None]
-    bindings += [FieldBinding("", f.text(m), f.text(h), f.span(h.parent), owner=_owner(f, m))
-                 for m, h in zip(caps.get("member", []), caps.get("handler", []))]
+    for handler in caps.get("handler", []):
+        member = handler.parent.child_by_field_name("left").child_by_field_name("field")
+        bindings.append(FieldBinding("", f.text(member), f.text(handler), f.span(handler.parent),
+                                     owner=_owner(f, member)))
 
     fn_nodes = sorted(caps.get("function", []), key=lambda n: n.start_byte)
     call_nodes = sorted(caps.get("call", []), key=lambda n: n.start_byte)
@@ -370,6 +386,9 @@ def extract(source: SourceFile, model: Model) -> FileFacts:
         path=source.path, index=index, functions=tuple(functions), structs=structs, globals=globals_,
         defines=defines, enum_constants=enum_constants, rewrites=rewrites,
         file_calls=_file_calls(f, tree.root_node), bindings=tuple(bindings),
+        enum_values=enum_values, enums={k: tuple(v) for k, v in enums.items()},
+        function_defines=function_defines, redefined=frozenset(redefined), typedefs=typedefs,
+        includes=includes,
         suppressions=tuple(suppressions), error_count=len(errors), warnings=source.warnings,
     )
 

@@ -50,17 +50,25 @@ class Decl:
     pointer: int
     array: str | None
     span: Span
+    dims: tuple[str, ...] = ()  # every array dimension, outermost first (`a[2][3]`: ("2", "3"))
+    bits: str | None = None  # a bit-field's width text
+    aligned: str | None = None  # the argument of an `__aligned(n)` attribute on the member
 
 
 @dataclass(frozen=True, slots=True)
 class StructDef:
-    """A struct or union definition seen in a file."""
+    """A struct or union definition seen in a file. Unnamed members (`union { ... };`) have the name "";
+    members whose type is defined inline refer to `nested` by the name `<kind> @<index>`. `complete` says
+    every member was understood (no #if, macro or parse error inside), so the layout can be computed."""
 
     name: str
     kind: str
     fields: tuple[Decl, ...]
     span: Span
     packed: bool = False
+    nested: tuple[StructDef, ...] = ()
+    complete: bool = False
+    aligned: str | None = None
 
     def flexible_member(self) -> Decl | None:
         """The trailing flexible array member (`x[]`, or the old `x[0]` form), if any."""
@@ -157,6 +165,23 @@ class Function:
 
 
 @dataclass(frozen=True, slots=True)
+class Typedef:
+    """`typedef T name;`: the declared type as a Decl, and the inline definition of an unnamed
+    struct or union (`typedef struct { ... } name;`)."""
+
+    decl: Decl
+    body: StructDef | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Include:
+    """`#include "path"` (quoted) or `#include <path>`."""
+
+    path: str
+    quoted: bool
+
+
+@dataclass(frozen=True, slots=True)
 class Rewrite:
     """One length-preserving rewrite of the source before parsing."""
 
@@ -190,6 +215,12 @@ class FileFacts:
     rewrites: tuple[Rewrite, ...] = ()
     file_calls: tuple[Call, ...] = ()
     bindings: tuple[FieldBinding, ...] = ()
+    enum_values: dict[str, str] = field(default_factory=dict)  # implicit values as "(PREVIOUS) + 1"
+    enums: dict[str, tuple[str, ...]] = field(default_factory=dict)  # enum tag -> its constants
+    function_defines: dict[str, tuple[tuple[str, ...], str]] = field(default_factory=dict)
+    redefined: frozenset[str] = frozenset()  # macros or enum constants given two different values
+    typedefs: dict[str, Typedef] = field(default_factory=dict)
+    includes: tuple[Include, ...] = ()
     suppressions: tuple[Suppression, ...] = ()
     error_count: int = 0
     warnings: tuple[str, ...] = ()

@@ -7,6 +7,7 @@ import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from kalloclint.model.arch import ArchModel, load_arch
 from kalloclint.model.gfp import GfpAlgebra
 from kalloclint.tomlcompat import tomllib
 
@@ -132,6 +133,7 @@ class Model:
     digest: str
     files: tuple[str, ...]
     interesting: frozenset[str] = field(default_factory=frozenset)
+    arch: ArchModel = field(default_factory=ArchModel)
 
     def __post_init__(self) -> None:
         self.interesting = frozenset(self.allocators) | frozenset(self.frees) | frozenset(
@@ -174,7 +176,8 @@ def load_model(extra_files: tuple[str, ...] = ()) -> Model:
 
 
 _SECTIONS = {"alloc", "free", "fill", "copy", "size_helpers", "constant_macros", "gfp", "macros", "lock",
-             "guard", "register", "ops", "annotations", "sleepers", "noreturn"}
+             "guard", "register", "ops", "annotations", "sleepers", "noreturn",
+             "arch", "data_model", "type_aliases", "size_macros", "size_functions"}
 
 
 def _merge(into: dict, new: dict) -> None:
@@ -233,6 +236,10 @@ def _build(merged: dict, digest: str, files: tuple[str, ...], origins: dict[tupl
         gfp = GfpAlgebra.from_table(merged.get("gfp", {}))
     except ValueError as exc:
         raise ModelError(f"{files[-1]}: {exc}") from None
+    try:
+        arch = load_arch(merged)
+    except ValueError as exc:
+        raise ModelError(f"rules/arch.toml or a model file: {exc}") from None
     return Model(
         allocators=_entries(merged, "alloc", Allocator, origins),
         frees=_entries(merged, "free", Free, origins),
@@ -251,6 +258,7 @@ def _build(merged: dict, digest: str, files: tuple[str, ...], origins: dict[tupl
         ),
         digest=digest,
         files=files,
+        arch=arch,
     )
 
 
