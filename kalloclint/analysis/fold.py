@@ -46,6 +46,13 @@ def wrap(value: int, bits: int, signed: bool) -> CInt:
 
 def literal(text: str, long_bits: int = 64) -> CInt | Unknown:
     """An integer literal with its C type (C11 6.4.4.1: the first of the listed types that holds it)."""
+    text = text.strip()
+    if text[:1] in "+-" and len(text) > 1:  # tree-sitter reads `-7` as one number
+        v = literal(text[1:].lstrip(), long_bits)
+        if isinstance(v, Unknown) or text[0] == "+":
+            return v
+        v = _promote(v)
+        return wrap(-v.value, v.bits, v.signed)
     m = _LITERAL.match(text.replace("'", ""))
     if m is None:
         return Unknown(f"'{text}' is not an integer literal")
@@ -311,6 +318,8 @@ class Folder:
                 return Unknown(f"sizeof of macro '{e.text}'")
             resolved = self.layouts.resolve(canonical(e.text))
             return resolved if isinstance(resolved, Unknown) else TypeRef(canonical(e.text))
+        if e.kind == "subscript" and self._names_a_type(e):
+            return type_from_text(e.text)  # `sizeof(u8[4][2])` parses as subscripts of `u8`
         if (e.kind == "unary" and e.op == "*" or e.kind == "subscript") and e.children:
             inner = self._type_of(e.children[0], depth)
             if isinstance(inner, Unknown):
@@ -337,6 +346,13 @@ class Folder:
             return TypeRef({32: "int", 64: "long"}.get(v.bits, "int") if v.signed else
                            {32: "unsigned int", 64: "unsigned long"}.get(v.bits, "unsigned int"))
         return Unknown(f"the type of '{_short(e.text)}' is not known")
+
+    def _names_a_type(self, e: Expr) -> bool:
+        root = e
+        while root.kind == "subscript" and root.children:
+            root = root.children[0].strip()
+        return root.kind in ("ident", "type") and self._variable(root.text) is None \
+            and not isinstance(self.layouts.resolve(canonical(root.text)), Unknown)
 
     def _typedef_element(self, t: TypeRef) -> TypeRef | None:
         resolved = self.layouts.resolve(t.base, t.owner)
