@@ -100,6 +100,8 @@ def test_defines_enums_and_function_macros_of_the_file(model, tmp_path):
     ("sizeof(struct cond)", "#if"),
     ("sizeof(struct nowhere)", "not defined"),
     ("STR(x)", "stringifies"),
+    ("sizeof(struct twice)", "more than one definition"),
+    ("sizeof(word_t)", "more than one definition"),
 ])
 def test_unknown_stays_unknown_with_a_reason(model, tmp_path, text, reason):
     folder = folder_for(model, tmp_path, """
@@ -111,6 +113,13 @@ def test_unknown_stays_unknown_with_a_reason(model, tmp_path, text, reason):
         #define LOOP (LOOP + 1)
         #define ZERO 0
         #define STR(x) #x
+        #ifdef CONFIG_64BIT
+        typedef u64 word_t;
+        struct twice { u64 w; };
+        #else
+        typedef u32 word_t;
+        struct twice { u32 w; };
+        #endif
         struct cond {
             int a;
         #ifdef CONFIG_B

@@ -175,8 +175,11 @@ class Layouts:
             return TypeRef(base, owner=owner)
         if " " in base or not base:
             return Unknown(f"type '{base}' is not understood")
-        typedef = self.scope.typedef(base)
-        if typedef is not None:
+        found = self.scope.typedef(base)
+        if found is not None:
+            typedef, ambiguous = found
+            if ambiguous:
+                return Unknown(f"typedef '{base}' has more than one definition (#if branches)")
             if typedef.body is not None:
                 return TypeRef(f"{typedef.body.kind} @", 0, (), typedef.body)
             inner = decl_type(typedef.decl)
@@ -209,9 +212,12 @@ class Layouts:
             nested = owner.nested if owner is not None else ()
             record = nested[index] if 0 <= index < len(nested) else None
         else:
-            record = self.scope.struct(name, kind)
-            if record is None:
+            records = self.scope.structs(name, kind)
+            if not records:
                 return Unknown(f"{base} is not defined in this file or its includes")
+            if len({_shape(r) for r in records}) > 1:
+                return Unknown(f"{base} has more than one definition (#if branches)")
+            record = records[0]
         if record is None:
             return Unknown(f"{base} is not understood")
         return self.record(record)
@@ -315,6 +321,13 @@ class Layouts:
                     return Member(inner.name, m.offset + inner.offset, inner.size, inner.type, inner.bits,
                                   None if inner.bit_offset is None else inner.bit_offset + m.offset * 8), record
         return Unknown(f"{record_type.base} has no member '{name}'")
+
+
+def _shape(record: StructDef) -> tuple:
+    """What decides a record's layout, without source positions: equal shapes lay out equally."""
+    return (record.packed, record.aligned, record.complete,
+            tuple((d.name, d.type, d.pointer, d.dims, d.bits, d.aligned) for d in record.fields),
+            tuple(_shape(n) for n in record.nested))
 
 
 def _align_up(value: int, align: int) -> int:

@@ -114,15 +114,17 @@ class Scope:
                 return facts.enums[tag]
         return None
 
-    def struct(self, name: str, kind: str) -> StructDef | None:
+    def structs(self, name: str, kind: str) -> list[StructDef]:
+        """The definitions of a struct or union in the first file that has one (several under #if)."""
         for facts in self.files():
-            for s in facts.structs:
-                if s.name == name and s.kind == kind:
-                    return s
-        return None
+            found = [s for s in facts.structs if s.name == name and s.kind == kind]
+            if found:
+                return found
+        return []
 
-    def typedef(self, name: str) -> Typedef | None:
+    def typedef(self, name: str) -> tuple[Typedef, bool] | None:
+        """(typedef, ambiguous): ambiguous when one file defines the name twice, differently."""
         for facts in self.files():
             if name in facts.typedefs:
-                return facts.typedefs[name]
+                return facts.typedefs[name], name in facts.redefined
         return None

@@ -345,7 +345,13 @@ def extract(source: SourceFile, model: Model) -> FileFacts:
         if tag is not None:
             enums.setdefault(tag, []).append(name)
     function_defines = dict(d for d in (records.function_define(f, n) for n in caps.get("fdefine", [])) if d)
-    typedefs = dict(t for n in caps.get("typedef", []) for t in records.typedef(f, n))
+    typedefs = {}
+    for name, typedef in (t for n in caps.get("typedef", []) for t in records.typedef(f, n)):
+        seen = typedefs.get(name)
+        if seen is not None and (seen.decl.type, seen.decl.pointer, seen.decl.dims) != \
+                (typedef.decl.type, typedef.decl.pointer, typedef.decl.dims):
+            redefined.add(name)
+        typedefs[name] = typedef
     includes = tuple(i for i in (records.include(f, n) for n in caps.get("include", [])) if i is not None)
     globals_ = tuple(d for n in caps.get("global", []) for d in f.decls(n))
 
