@@ -35,7 +35,9 @@ class VmallocNonblockingGfp(Check):
     No fix is offered: the caller's context decides which flags are allowed.
 
     ## References
-    - mm/util.c __kvmalloc_node_noprof ("non-sleeping allocations are not supported by vmalloc")
+    - mm/util.c, kvmalloc_node(): the flags "must be compatible (superset) with GFP_KERNEL ... GFP_NOWAIT and
+      GFP_ATOMIC are not supported"; "non-sleeping allocations are not supported by vmalloc"
+    - mm/vmalloc.c, __vmalloc_node(): "__GFP_DIRECT_RECLAIM is required (aka GFP_NOWAIT is not supported)"
     - Documentation/core-api/memory-allocation.rst (kvmalloc, GFP flags)
     """
 
