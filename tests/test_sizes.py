@@ -166,10 +166,21 @@ LAYOUTS = """
     enum small { S_A, S_B = 300 };
     struct en { enum small s; u8 c; };
     struct fnptr { void (*cb)(void *); int n; };
+    struct pkbits { u8 a:3; u16 b:11; u32 c:20; u8 d; } __packed;
+    struct wide { u64 a:40, b:30; u8 c; u16 d:9; };
+    union ubits { u32 a:7; u16 b:12; u8 c; };
+    struct inner_pk { u16 x; u32 y; } __packed;
+    struct outer { u8 a; struct inner_pk p; u64 z; struct pkbits q[3]; };
+    struct tail { u64 a; u8 b; u16 v[]; };
+    struct mixed { u8 a; union { u64 b; struct { u8 c; u16 d; }; }; u32 e[0]; };
 """
+GCC_ONLY = ["sizeof(struct pkbits)", "sizeof(struct wide)", "offsetof(struct wide, c)", "sizeof(union ubits)",
+            "sizeof(struct outer)", "offsetof(struct outer, z)", "offsetof(struct outer, q)", "sizeof(struct tail)",
+            "offsetof(struct tail, v)", "sizeof(struct mixed)", "offsetof(struct mixed, d)",
+            "__alignof__(struct outer)", "__alignof__(union ubits)"]
 
 
-@pytest.mark.parametrize("text,want", [
+LAYOUT_CASES = [
     ("sizeof(struct pad)", 12),
     ("sizeof(struct pk)", 6),
     ("sizeof(struct flex)", 8),
@@ -197,7 +208,10 @@ LAYOUTS = """
     ("offsetofend(struct pad, b)", 8),
     ("struct_size_t(struct flex, v, 3)", 32),
     ("__alignof__(struct nest)", 4),
-])
+]
+
+
+@pytest.mark.parametrize("text,want", LAYOUT_CASES)
 def test_layouts_follow_the_abi(model, tmp_path, text, want):
     assert value(folder_for(model, tmp_path, LAYOUTS), text) == want
 
@@ -283,3 +297,32 @@ def test_explain_size_prints_value_class_and_waste(tmp_path, capsys):
     assert main(["--explain-size", "n * 4"]) == 1
     assert "unknown: 'n'" in capsys.readouterr().out
     assert main(["--explain-size", "SZ_1M", "--arch", "vax"]) == 2
+
+
+# -- against the compiler -------------------------------------------------------------------------------
+
+GCC_PRELUDE = """
+#include <stdio.h>
+#include <stddef.h>
+typedef unsigned char u8; typedef unsigned short u16; typedef unsigned int u32; typedef unsigned long long u64;
+typedef unsigned short __le16; typedef unsigned int __le32; typedef unsigned long long __le64;
+typedef u64 dma_addr_t;
+#define __packed __attribute__((packed))
+#define __aligned(x) __attribute__((aligned(x)))
+"""
+
+
+@pytest.mark.skipif(__import__("shutil").which("gcc") is None, reason="needs gcc")
+@pytest.mark.skipif(__import__("platform").machine() != "x86_64", reason="compares with the x86_64 profile")
+def test_layouts_match_gcc_on_x86_64(model, tmp_path):
+    """Every sizeof and offsetof of LAYOUTS as this machine's gcc computes them."""
+    import subprocess
+    queries = [q for q, _ in LAYOUT_CASES if not q.startswith(("struct_size_t", "offsetofend", "sizeof_field"))]
+    queries += GCC_ONLY
+    program = GCC_PRELUDE + textwrap.dedent(LAYOUTS) + "int main(void) {\n" + "".join(
+        f'    printf("%zu\\n", (size_t)({q}));\n' for q in queries) + "    return 0;\n}\n"
+    (tmp_path / "layouts.c").write_text(program)
+    subprocess.run(["gcc", "-w", "-o", str(tmp_path / "layouts"), str(tmp_path / "layouts.c")], check=True)
+    compiled = subprocess.run([str(tmp_path / "layouts")], capture_output=True, text=True, check=True).stdout.split()
+    folder = folder_for(model, tmp_path, LAYOUTS)
+    assert [value(folder, q) for q in queries] == [int(v) for v in compiled]
