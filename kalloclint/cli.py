@@ -3,20 +3,19 @@
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
-from collections import Counter
 from pathlib import Path
 
-from kalloclint import __version__
+from kalloclint import __version__, baseline, report
+from kalloclint.baseline import BaselineError
+from kalloclint.changes import ChangesError, changed_lines
 from kalloclint.checks import all_checks, check_by_key
 from kalloclint.config import ConfigError, Settings, find_config, load_settings
 from kalloclint.engine import run
 from kalloclint.findings import SEVERITIES
 from kalloclint.model import ModelError, load_model
-from kalloclint.report import json as json_report
-from kalloclint.report import text as text_report
+from kalloclint.report.sources import Sources
 
 EXIT_CLEAN, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
 
@@ -36,10 +35,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ignore", action="append", metavar="RULES", help="rules not to check")
     p.add_argument("--extend-select", action="append", metavar="RULES", help="rules to add to the selection")
     p.add_argument("--exclude", action="append", metavar="GLOB", help="skip files and directories matching GLOB")
-    p.add_argument("--format", choices=("text", "json"), default="text", help="output format (default: text)")
+    p.add_argument("--format", choices=report.FORMATS, default="text",
+                   help="output format: text (default), json, json-lines, github (workflow commands for "
+                        "annotations) or sarif (for code scanning)")
+    p.add_argument("--output-file", metavar="FILE", help="write the report to FILE instead of standard output")
     p.add_argument("--min-severity", choices=SEVERITIES, help="hide findings below this severity")
     p.add_argument("--statistics", action="store_true", help="print how many findings each rule produced")
     p.add_argument("--exit-zero", action="store_true", help="exit 0 even when findings are shown")
+    p.add_argument("--changed-since", metavar="REV",
+                   help="show only findings on lines added or changed since the git revision REV (the whole "
+                        "tree is still analysed)")
+    p.add_argument("--baseline", metavar="FILE", help="hide the findings recorded in FILE by --write-baseline")
+    p.add_argument("--write-baseline", metavar="FILE",
+                   help="record every current finding in FILE (for --baseline) and exit 0")
     p.add_argument("--warn-unused-ignores", action="store_true",
                    help="report `kalloclint: ignore[...]` comments that silence nothing")
     p.add_argument("-j", "--jobs", type=int, default=os.cpu_count() or 1, metavar="N",
@@ -113,6 +121,10 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_usage(sys.stderr)
         print("kalloclint: error: give at least one PATH (or - for stdin)", file=sys.stderr)
         return EXIT_ERROR
+    if args.statistics and args.format == "sarif":
+        print("kalloclint: error: --statistics has no SARIF form; use --format text, json, json-lines or github",
+              file=sys.stderr)
+        return EXIT_ERROR
     try:
         settings = _settings(args)
         model = load_model(tuple(settings.model_files))
@@ -120,26 +132,44 @@ def main(argv: list[str] | None = None) -> int:
         paths = [p for p in args.paths if p != "-"]
         if "-" in args.paths:
             stdin = (args.stdin_filename or "<stdin>", sys.stdin.buffer.read())
+        baseline_keys = baseline.load(args.baseline) if args.baseline else None
+        changed = changed_lines(args.changed_since, (paths or ["."])[0]) if args.changed_since else None
         result = run(paths, settings, model, stdin=stdin, warn_unused_ignores=args.warn_unused_ignores,
                      jobs=max(1, args.jobs))
-    except (ConfigError, ModelError) as exc:
+    except (ConfigError, ModelError, BaselineError, ChangesError) as exc:
         print(f"kalloclint: {exc}", file=sys.stderr)
         return EXIT_ERROR
     for diagnostic in result.diagnostics:
         print(f"kalloclint: {diagnostic}", file=sys.stderr)
     findings = result.findings
+    sources = Sources({p: f.index for p, f in result.files.items()}, dict([stdin]) if stdin else None)
+    if args.write_baseline:
+        try:
+            count = baseline.write(args.write_baseline, findings, sources)
+        except BaselineError as exc:
+            print(f"kalloclint: {exc}", file=sys.stderr)
+            return EXIT_ERROR
+        print(f"kalloclint: recorded {count} findings in {args.write_baseline}", file=sys.stderr)
+        return EXIT_ERROR if any(d.fatal for d in result.diagnostics) else EXIT_CLEAN
+    if baseline_keys is not None:
+        findings = baseline.hide(findings, args.baseline, baseline_keys, sources)
+    if changed is not None:
+        findings = [f for f in findings if (f.path, f.location.line) in changed]
     if args.statistics:
-        if args.format == "json":
-            counts = Counter((f.code, f.name, f.severity) for f in findings)
-            out.write(json.dumps([{"code": c, "name": n, "severity": s, "count": k}
-                                  for (c, n, s), k in sorted(counts.items())], indent=2) + "\n")
-        else:
-            out.write(text_report.statistics(findings))
-    elif args.format == "json":
-        out.write(json_report.render(findings, {p: f.index for p, f in result.files.items()}))
+        text = report.statistics(args.format, findings)
     else:
-        out.write(text_report.render(findings))
-    out.flush()
+        text = report.render(args.format, findings, sources,
+                             [(d.path, d.message, d.fatal) for d in result.diagnostics])
+    if args.output_file:
+        try:
+            with open(args.output_file, "w", encoding="utf-8") as fh:
+                fh.write(text)
+        except OSError as exc:
+            print(f"kalloclint: {args.output_file}: cannot write: {exc.strerror or exc}", file=sys.stderr)
+            return EXIT_ERROR
+    else:
+        out.write(text)
+        out.flush()
     if any(d.fatal for d in result.diagnostics):
         return EXIT_ERROR
     if findings and not args.exit_zero:

@@ -29,3 +29,7 @@ def finding_object(f: Finding, index: LineIndex | None) -> dict:
 
 def render(findings: list[Finding], indexes: dict[str, LineIndex]) -> str:
     return json.dumps([finding_object(f, indexes.get(f.path)) for f in findings], indent=2) + "\n"
+
+
+def statistics(rows: list[dict]) -> str:
+    return json.dumps(rows, indent=2) + "\n"
