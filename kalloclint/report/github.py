@@ -70,4 +70,5 @@ def statistics(table: str) -> str:
     """The per-rule count table as one notice, so that it shows on the run's summary page."""
     if not table:
         return ""
-    return f"::notice title=kalloclint statistics::{escape_data(table.rstrip(chr(10)))}\n"
+    body = escape_data(table.rstrip("\n"))
+    return f"::notice title=kalloclint statistics::{body}\n"

@@ -20,8 +20,8 @@ INFORMATION_URI = "https://github.com/kalloclint/kalloclint"
 SRCROOT = "%SRCROOT%"
 LEVELS = {"error": "error", "warning": "warning", "info": "note"}
 PROBLEM_SEVERITIES = {"error": "error", "warning": "warning", "info": "recommendation"}
-FAMILY_TAGS = {"KAL1": "atomic-context", "KAL2": "allocation-size", "KAL3": "lifetime", "KAL4": "preferred-api",
-               "KAL5": "gfp-flags"}
+FAMILY_TAGS = {"KAL0": "suppression", "KAL1": "atomic-context", "KAL2": "allocation-size", "KAL3": "lifetime",
+               "KAL4": "preferred-api", "KAL5": "gfp-flags"}
 DEFAULT_PRECISION = "high"  # a rule may say otherwise with a `precision` class attribute
 
 UNUSED_IGNORE_WHAT = ("Finds `kalloclint: ignore[...]` and `ignore-file[...]` comments that silence no finding "
@@ -48,7 +48,7 @@ def _rule(code: str, name: str, severity: str, summary: str, doc: str, what: str
         "help": {"text": doc, "markdown": doc},
         "defaultConfiguration": {"level": LEVELS[severity]},
         "properties": {
-            "tags": ["correctness", FAMILY_TAGS.get(code[:4], "suppression")],
+            "tags": ["correctness", *([FAMILY_TAGS[code[:4]]] if code[:4] in FAMILY_TAGS else [])],
             "precision": precision,
             "problem.severity": PROBLEM_SEVERITIES[severity],
         },

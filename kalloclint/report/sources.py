@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-from pathlib import PurePosixPath
 from urllib.parse import quote
 
 from kalloclint.source import LineIndex, SourceError, read_source
@@ -55,7 +54,7 @@ def relative_path(path: str, base: str | None = None) -> str:
         rel = os.path.relpath(os.path.abspath(path), base)
     except ValueError:
         rel = os.path.abspath(path)
-    return PurePosixPath(*rel.split(os.sep)).as_posix() if os.sep != "/" else rel
+    return rel.replace(os.sep, "/")
 
 
 def path_uri(path: str) -> str:
