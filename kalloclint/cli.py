@@ -52,6 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="report `kalloclint: ignore[...]` comments that silence nothing")
     p.add_argument("-j", "--jobs", type=int, default=os.cpu_count() or 1, metavar="N",
                    help="worker processes (default: all cores)")
+    p.add_argument("--verbose", action="store_true", help="print how long each phase took on stderr")
     p.add_argument("--config", metavar="FILE", help="use this configuration file instead of searching")
     p.add_argument("--stdin-filename", metavar="PATH", help="the name to report for source read from stdin")
     p.add_argument("--list-rules", action="store_true", help="list every rule and exit")
@@ -141,6 +142,9 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_ERROR
     for diagnostic in result.diagnostics:
         print(f"kalloclint: {diagnostic}", file=sys.stderr)
+    if args.verbose:
+        for phase, seconds in result.timings.items():
+            print(f"kalloclint: {phase}: {seconds:.2f}s", file=sys.stderr)
     findings = result.findings
     sources = Sources({p: f.index for p, f in result.files.items()}, dict([stdin]) if stdin else None)
     if args.write_baseline:

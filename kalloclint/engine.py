@@ -7,21 +7,24 @@ import multiprocessing
 import os
 import stat
 import sys
+import time
 import traceback
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from kalloclint.analysis.context import FileContext
 from kalloclint.analysis.project import ProjectIndex
+from kalloclint.analysis.summary import FileSummary, build_summary
+from kalloclint.analysis.wholetree import Tree
 from kalloclint.analysis.scope import Headers
 from kalloclint.analysis.sizing import Sizing
 from kalloclint.checks import Check, all_checks
 from kalloclint.config import ConfigError, Settings
 from kalloclint.findings import Finding, severity_rank
 from kalloclint.frontend.extract import extract
-from kalloclint.frontend.facts import FileFacts
+from kalloclint.frontend.facts import FileFacts, Suppression
 from kalloclint.model import Model
-from kalloclint.source import LineIndex, SourceError, SourceFile, read_source, source_from_bytes
+from kalloclint.source import LineIndex, Location, SourceError, SourceFile, read_source, source_from_bytes
 
 SOURCE_SUFFIXES = (".c", ".h")
 UNUSED_IGNORE = "unused-ignore"
@@ -41,6 +44,7 @@ class Diagnostic:
 
 @dataclass(slots=True)
 class RunResult:
+    timings: dict[str, float] = field(default_factory=dict)  # seconds per phase, for --verbose
     findings: list[Finding] = field(default_factory=list)
     diagnostics: list[Diagnostic] = field(default_factory=list)
     files: dict[str, FileFacts] = field(default_factory=dict)  # files with findings: path and line index
@@ -159,7 +163,7 @@ class _Job:
     model: Model
     settings: Settings
     checks: list[Check]
-    warn_unused_ignores: bool
+    summarise: bool  # some selected rule needs the whole-tree phase
     sizing: Sizing | None = None
 
 
@@ -169,6 +173,10 @@ class _FileResult:
     findings: list[Finding]
     diagnostics: list[Diagnostic]
     index: LineIndex | None  # kept only when there are findings, for reporters that need positions
+    suppressions: tuple[Suppression, ...] = ()
+    suppression_locations: tuple[Location, ...] = ()
+    used: frozenset[int] = frozenset()  # suppressions that silenced a finding
+    summary: FileSummary | None = None
 
 
 _JOB: _Job | None = None
@@ -176,24 +184,33 @@ _PARALLEL_MIN_FILES = 8
 
 
 def _check_one(item: tuple[str, bytes | None]) -> _FileResult:
-    """Extract and check one file; only the findings (and its line index) leave the worker."""
+    """Extract, check and summarise one file; only findings and the summary leave the worker."""
     path, data = item
     job = _JOB
     facts = extract_file(path, job.model, data)
     if isinstance(facts, Diagnostic):
         return _FileResult(path, [], [facts], None)
     diagnostics = [Diagnostic(path, w) for w in facts.warnings]
-    raw = _check_file(facts, job.model, ProjectIndex(), job.checks, diagnostics, job.sizing)
-    kept = _apply_suppressions(facts, raw, job.warn_unused_ignores)
-    ignored = _per_file_ignored(path, job.settings)
-    min_rank = severity_rank(job.settings.min_severity)
-    findings = [f for f in kept if f.code not in ignored and severity_rank(f.severity) >= min_rank]
-    return _FileResult(path, findings, diagnostics, facts.index if findings else None)
+    ctx = FileContext(facts, job.model, ProjectIndex(), sizing=job.sizing)
+    raw = _check_file(ctx, job.checks, diagnostics)
+    summary = None
+    if job.summarise:
+        try:
+            summary = build_summary(ctx)
+        except RecursionError:
+            diagnostics.append(Diagnostic(path, "nested too deeply to summarise for the whole-tree rules"))
+        except Exception as exc:  # an internal error must not stop the run
+            diagnostics.append(_internal_error(f"{path} (summary)", exc))
+    kept, used = _apply_suppressions(facts.suppressions, raw)
+    findings = _selected(path, kept, job.settings)
+    return _FileResult(path, findings, diagnostics, facts.index if findings else None, facts.suppressions,
+                       tuple(facts.index.locate(sup.span) for sup in facts.suppressions), used, summary)
 
 
 def run(paths: list[str], settings: Settings, model: Model, stdin: tuple[str, bytes] | None = None,
         warn_unused_ignores: bool = False, jobs: int = 1) -> RunResult:
-    """Check every file under `paths` (and `stdin`), with `jobs` worker processes."""
+    """Check every file under `paths` (and `stdin`) with `jobs` worker processes, then run the rules
+    that need the whole tree over the files' summaries."""
     global _JOB
     result = RunResult()
     codes = selected_codes(settings)
@@ -203,18 +220,61 @@ def run(paths: list[str], settings: Settings, model: Model, stdin: tuple[str, by
     inputs: list[tuple[str, bytes | None]] = [(f, None) for f in files]
     if stdin is not None:
         inputs.append(stdin)
-    _JOB = _Job(model, settings, [c for c in all_checks() if c.code in codes], warn_unused_ignores,
-                sizing(model, settings))
+    checks = [c for c in all_checks() if c.code in codes]
+    tree_checks = [c for c in checks if c.uses_tree()]
+    _JOB = _Job(model, settings, checks, bool(tree_checks), sizing(model, settings))
+    file_results: dict[str, _FileResult] = {}
+    started = time.perf_counter()
     try:
         for file_result in _map(inputs, jobs):
+            file_results[file_result.path] = file_result
             result.findings.extend(file_result.findings)
             result.diagnostics.extend(file_result.diagnostics)
             if file_result.index is not None:
                 result.files[file_result.path] = FileFacts(file_result.path, file_result.index)
     finally:
         _JOB = None
+    result.timings["files"] = time.perf_counter() - started
+    used = {path: set(r.used) for path, r in file_results.items()}
+    if tree_checks:
+        started = time.perf_counter()
+        result.findings.extend(_tree_findings(file_results, used, tree_checks, model, settings, result))
+        result.timings["whole tree"] = time.perf_counter() - started
+    if warn_unused_ignores:
+        for path, r in file_results.items():
+            for i, (sup, location) in enumerate(zip(r.suppressions, r.suppression_locations)):
+                if i not in used[path]:
+                    result.findings.append(Finding("KAL000", UNUSED_IGNORE, "warning",
+                                                   f"suppression '{', '.join(sup.codes)}' silences nothing",
+                                                   path, sup.span, location))
     result.findings.sort(key=Finding.sort_key)
     return result
+
+
+def _tree_findings(file_results: dict[str, _FileResult], used: dict[str, set[int]], checks: list[Check],
+                   model: Model, settings: Settings, result: RunResult) -> list[Finding]:
+    tree = Tree([r.summary for r in file_results.values() if r.summary is not None], model)
+    found: dict[str, list[Finding]] = {}
+    for check in checks:
+        try:
+            for finding in check.run_tree(tree):
+                found.setdefault(finding.path, []).append(finding)
+        except Exception as exc:  # one broken rule must not hide the others
+            result.diagnostics.append(_internal_error(f"whole-tree phase ({check.code})", exc))
+    out = []
+    for path, findings in found.items():
+        r = file_results[path]
+        kept, silenced = _apply_suppressions(r.suppressions, findings)
+        used[path] |= silenced
+        out.extend(_selected(path, kept, settings))
+    return out
+
+
+def _selected(path: str, findings: list[Finding], settings: Settings) -> list[Finding]:
+    """Findings that survive per-file-ignores and the minimum severity."""
+    ignored = _per_file_ignored(path, settings)
+    min_rank = severity_rank(settings.min_severity)
+    return [f for f in findings if f.code not in ignored and severity_rank(f.severity) >= min_rank]
 
 
 def _map(inputs: list[tuple[str, bytes | None]], jobs: int):
@@ -240,9 +300,8 @@ def sizing(model: Model, settings: Settings) -> Sizing:
     return Sizing.build(model, profile, Headers(header, tuple(settings.include_dirs)))
 
 
-def _check_file(facts: FileFacts, model: Model, project: ProjectIndex, checks: list[Check],
-                diagnostics: list[Diagnostic], sizing: Sizing | None = None) -> list[Finding]:
-    ctx = FileContext(facts, model, project, sizing=sizing)
+def _check_file(ctx: FileContext, checks: list[Check], diagnostics: list[Diagnostic]) -> list[Finding]:
+    facts = ctx.facts
     found: list[Finding] = []
     for check in checks:
         try:
@@ -267,24 +326,19 @@ def _matches(selector: str, finding: Finding) -> bool:
         or (len(s) >= 3 and finding.code.startswith(s.upper()))
 
 
-def _apply_suppressions(facts: FileFacts, findings: list[Finding], report_unused: bool) -> list[Finding]:
+def _apply_suppressions(suppressions: tuple[Suppression, ...],
+                        findings: list[Finding]) -> tuple[list[Finding], frozenset[int]]:
     """Drop findings silenced by `kalloclint: ignore[...]` on their line or the line before, or by
-    `ignore-file[...]`; with `report_unused`, report the suppressions that silenced nothing."""
+    `ignore-file[...]`; also say which suppressions silenced something."""
     used: set[int] = set()
     kept = []
     for finding in findings:
         silenced = False
-        for i, sup in enumerate(facts.suppressions):
+        for i, sup in enumerate(suppressions):
             if (sup.whole_file or sup.line in (finding.location.line, finding.location.line - 1)) and \
                     any(_matches(code, finding) for code in sup.codes):
                 used.add(i)
                 silenced = True
         if not silenced:
             kept.append(finding)
-    if report_unused:
-        for i, sup in enumerate(facts.suppressions):
-            if i not in used:
-                kept.append(Finding("KAL000", UNUSED_IGNORE, "warning",
-                                    f"suppression '{', '.join(sup.codes)}' silences nothing",
-                                    facts.path, sup.span, facts.index.locate(sup.span)))
-    return kept
+    return kept, frozenset(used)

@@ -9,7 +9,7 @@ from kalloclint.analysis.atomic import AtomicReason, first_atomic, held_reason, 
 from kalloclint.analysis.consts import is_constant
 from kalloclint.analysis.cfg import Cfg, build_cfg
 from kalloclint.analysis.gfpflow import UNKNOWN, GfpFlow, analyse_gfp
-from kalloclint.analysis.locks import LockFlow, analyse_locks
+from kalloclint.analysis.locks import LockEffect, LockFlow, analyse_locks, lock_effect
 from kalloclint.analysis.roles import Role, file_roles
 from kalloclint.analysis.project import ProjectIndex
 from kalloclint.analysis.fold import CInt, Folder, Unknown
@@ -61,6 +61,7 @@ class FileContext:
     _flows: dict[int, LockFlow] = field(default_factory=dict)
     _roles: dict[str, list[Role]] | None = None
     _cfgs: dict[int, Cfg] = field(default_factory=dict)
+    _effects: dict[str, LockEffect] | None = None
     _gfp_flows: dict[int, GfpFlow] = field(default_factory=dict)
     sizing: Sizing | None = None
     _folder: Folder | None = None
@@ -124,8 +125,32 @@ class FileContext:
         key = function.span.start
         flow = self._flows.get(key)
         if flow is None:
-            flow = self._flows[key] = analyse_locks(self.cfg(function), self.model.contexts)
+            flow = self._flows[key] = analyse_locks(self.cfg(function), self.model.contexts, self.lock_effects())
         return flow
+
+    def lock_effects(self) -> dict[str, LockEffect]:
+        """Lock wrappers defined in this file (functions that return with a lock taken or released),
+        solved bottom-up until stable."""
+        if self._effects is not None:
+            return self._effects
+        contexts = self.model.contexts
+        effects: dict[str, LockEffect] = {}
+        for _ in range(4):
+            changed = False
+            for function in self.facts.functions:
+                if not any(c.name in contexts.locks or c.name in effects for c in function.calls) \
+                        and not function.annotations:
+                    continue
+                flow = analyse_locks(self.cfg(function), contexts, effects)
+                params = tuple(p.name for p in function.params)
+                effect = lock_effect(flow, params, function.annotations, contexts)
+                if (effect.acquires or effect.releases) and effects.get(function.name) != effect:
+                    effects[function.name] = effect
+                    changed = True
+            if not changed:
+                break
+        self._effects = effects
+        return effects
 
     def gfp_flow(self, function: Function) -> GfpFlow:
         key = function.span.start
@@ -136,9 +161,13 @@ class FileContext:
 
     def roles(self, function: Function) -> list[Role]:
         """Why the function runs where it does, from this file's registrations and annotations."""
+        return self.all_roles().get(function.name, [])
+
+    def all_roles(self) -> dict[str, list[Role]]:
+        """Every role this file gives, by function name (the function may be defined elsewhere)."""
         if self._roles is None:
             self._roles = file_roles(self.facts, self.model.contexts, self._binding_owner_type)
-        return self._roles.get(function.name, [])
+        return self._roles
 
     def _binding_owner_type(self, binding) -> str | None:
         if binding.owner is None:

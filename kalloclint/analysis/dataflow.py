@@ -20,7 +20,9 @@ def solve_forward(cfg: Cfg, entry: S, through: Callable[[Node, S], S],
     state_out: list[S | None] = [None] * len(cfg.nodes)
     work = deque([cfg.entry])
     queued = {cfg.entry}
-    while work:
+    budget = 64 * len(cfg.nodes) + 64  # a monotone analysis needs far fewer visits; never hang on one function
+    while work and budget > 0:
+        budget -= 1
         nid = work.popleft()
         queued.discard(nid)
         incoming = entry if nid == cfg.entry else None

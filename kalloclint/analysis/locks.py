@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from kalloclint.analysis.cfg import Cfg, Event, condition_key, guard_of
@@ -43,15 +44,58 @@ class LockFlow:
 
     before: dict[int, State]  # call span start -> what is held just before that call runs
     at_exit: State
+    released: frozenset[tuple[str, str]] = frozenset()  # (kind, lock) released without being taken here
 
     def held(self, call: Call) -> State:
         return self.before.get(call.span.start, frozenset())
 
+    def after_caller_release(self, call: Call) -> bool:
+        """Does the call run after this function released a lock that its caller holds?"""
+        return any(h.kind == RELEASED and tuple(h.lock.split(":", 1)) in self.released for h in self.held(call))
+
+
+@dataclass(frozen=True, slots=True)
+class LockEffect:
+    """What calling a function does to the caller's locks: a lock wrapper acquires or releases like the
+    primitive it wraps. Locks are (kind, parameter position or -1, rest of the lock expression)."""
+
+    acquires: tuple[tuple[str, int, str], ...] = ()
+    releases: tuple[tuple[str, int, str], ...] = ()
+
+
+def _param_lock(lock: str, params: tuple[str, ...]) -> tuple[int, str]:
+    """`f->lock` with parameter f at position 0 -> (0, "->lock"); a global lock -> (-1, lock)."""
+    m = re.match(r"([A-Za-z_][A-Za-z0-9_]*)(.*)$", lock)
+    if m and m.group(1) in params:
+        return params.index(m.group(1)), m.group(2)
+    return -1, lock
+
+
+def _at_call(position: int, rest: str, call: Call) -> str | None:
+    if position < 0:
+        return rest
+    if position >= len(call.args):
+        return None
+    return lock_key(call.args[position].text) + rest
+
+
+def lock_effect(flow: LockFlow, params: tuple[str, ...], annotations: tuple[str, ...], contexts: Contexts) -> LockEffect:
+    """A function's net effect on locks, from its dataflow and its __acquires/__releases annotations."""
+    acquires = {(h.kind, *_param_lock(h.lock, params)) for h in flow.at_exit if h.kind != RELEASED}
+    releases = {(kind, *_param_lock(lock, params)) for kind, lock in flow.released}
+    for note in annotations:
+        m = re.match(r"(__acquires|__releases)\((.*)\)$", "".join(note.split()))
+        if m:
+            entry = ("spin", *_param_lock(lock_key(m.group(2)), params))
+            (acquires if m.group(1) == "__acquires" else releases).add(entry)
+    return LockEffect(tuple(sorted(acquires)), tuple(sorted(releases - acquires)))
+
 
 class _Transfer:
-    def __init__(self, contexts: Contexts):
+    def __init__(self, contexts: Contexts, effects: dict[str, LockEffect] | None = None):
         self.locks = contexts.locks
         self.guards = contexts.guards
+        self.effects = effects or {}
 
     def event(self, state: State, event: Event, under: tuple = ()) -> State:
         if event.kind == "assign":
@@ -62,20 +106,33 @@ class _Transfer:
             if guard is not None:
                 kind = self.guards.get(guard)
                 lock = call.args[0].text if call.args else ""
-                return state | {Held(kind, lock_key(lock), f"guard({guard})", call.span, under)} if kind else state
+                return _acquire(state, Held(kind, lock_key(lock), f"guard({guard})", call.span, under)) if kind else state
             op = self.locks.get(call.name)
+            if op is None and call.name in self.effects:
+                return self.wrapper(state, call, self.effects[call.name], under)
             if op is None or op.op == "try":
                 return state
             lock = lock_key(call.args[op.arg].text) if op.arg is not None and op.arg < len(call.args) else ""
             if op.op == "acquire":
-                return state | {Held(op.kind, lock, call.name, call.span, under)}
+                return _acquire(state, Held(op.kind, lock, call.name, call.span, under))
             return _release(state, op.kind, lock)
         kind = self.guards.get(event.guard)
         if kind is None:
             return state
         if event.kind == "acquire":
-            return state | {Held(kind, lock_key(event.lock), f"scoped_guard({event.guard})", event.span, under)}
+            return _acquire(state, Held(kind, lock_key(event.lock), f"scoped_guard({event.guard})", event.span, under))
         return _release(state, kind, lock_key(event.lock))
+
+    def wrapper(self, state: State, call: Call, effect: LockEffect, under: tuple) -> State:
+        for kind, position, rest in effect.releases:
+            lock = _at_call(position, rest, call)
+            if lock is not None:
+                state = _release(state, kind, lock)
+        for kind, position, rest in effect.acquires:
+            lock = _at_call(position, rest, call)
+            if lock is not None:
+                state = _acquire(state, Held(kind, lock, f"{call.name}", call.span, under))
+        return state
 
     def edge(self, state: State, cond: Expr | None, polarity: bool | None, calls: list[Call]) -> State:
         """A trylock in a condition holds its lock on the edge where it succeeded; a lock taken under
@@ -91,7 +148,7 @@ class _Transfer:
         name, lock_text = found
         op = self.locks[name]
         site = next((c.span for c in calls if c.name == name), cond.span)
-        return state | {Held(op.kind, lock_key(lock_text), name, site)}
+        return _acquire(state, Held(op.kind, lock_key(lock_text), name, site))
 
     def trylock(self, cond: Expr, polarity: bool) -> tuple[str, str] | None:
         e = cond.strip()
@@ -109,15 +166,26 @@ class _Transfer:
         return None
 
 
+RELEASED = "released"  # the kind of a marker token: a lock held by the caller was released here
+
+
 def _release(state: State, kind: str, lock: str) -> State:
-    if not any(h.kind == kind and (h.lock == lock or not lock) for h in state):
-        return state
-    return frozenset(h for h in state if not (h.kind == kind and (h.lock == lock or not lock)))
+    """Drop the held token and leave a marker that the lock was released here: where the function
+    releases a lock its caller holds (see LockFlow.released), what follows runs after the caller's lock
+    was dropped (`spin_unlock(); wait_for_...();`). Gen and kill only, so the dataflow stays monotone."""
+    kept = frozenset(h for h in state if not (h.kind == kind and (h.lock == lock or not lock)))
+    return kept | {Held(RELEASED, f"{kind}:{lock}", "", Span(0, 0))} if kind in ATOMIC_KINDS else kept
 
 
-def analyse_locks(cfg: Cfg, contexts: Contexts) -> LockFlow:
-    """Run the dataflow to a fixpoint: union at joins, so a lock held on any path counts."""
-    transfer = _Transfer(contexts)
+def _acquire(state: State, held: Held) -> State:
+    marker = f"{held.kind}:{held.lock}"
+    return frozenset(h for h in state if not (h.kind == RELEASED and h.lock == marker)) | {held}
+
+
+def analyse_locks(cfg: Cfg, contexts: Contexts, effects: dict[str, LockEffect] | None = None) -> LockFlow:
+    """Run the dataflow to a fixpoint: union at joins, so a lock held on any path counts. `effects` are
+    the lock wrappers' summaries (calls to them act like the primitives they wrap)."""
+    transfer = _Transfer(contexts, effects)
     node_calls = [[e.call for e in n.events if e.kind == "call"] for n in cfg.nodes]
 
     def through(node, state: State) -> State:
@@ -130,6 +198,7 @@ def analyse_locks(cfg: Cfg, contexts: Contexts) -> LockFlow:
 
     state_in = solve_forward(cfg, frozenset(), through, along, frozenset.union)
     before: dict[int, State] = {}
+    released: set[tuple[str, str]] = set()
     for node in cfg.nodes:
         state = state_in[node.id]
         if state is None:
@@ -137,5 +206,11 @@ def analyse_locks(cfg: Cfg, contexts: Contexts) -> LockFlow:
         for event in node.events:
             if event.kind == "call":
                 before[event.call.span.start] = before.get(event.call.span.start, frozenset()) | state
+                op = transfer.locks.get(event.call.name)
+                if op is not None and op.op == "release" and op.kind in ATOMIC_KINDS:
+                    lock = lock_key(event.call.args[op.arg].text) if op.arg is not None and op.arg < len(
+                        event.call.args) else ""
+                    if not any(h.kind == op.kind and h.lock == lock for h in state if h.kind != RELEASED):
+                        released.add((op.kind, lock))
             state = transfer.event(state, event, node.under)
-    return LockFlow(before, state_in[cfg.exit] or frozenset())
+    return LockFlow(before, state_in[cfg.exit] or frozenset(), frozenset(released))

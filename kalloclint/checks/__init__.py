@@ -25,6 +25,14 @@ class Check:
     def run(self, ctx: FileContext) -> Iterator[Finding]:
         raise NotImplementedError
 
+    def run_tree(self, tree) -> Iterator[Finding]:
+        """Findings that need every file's summary (the whole-tree phase); most rules have none."""
+        return iter(())
+
+    @classmethod
+    def uses_tree(cls) -> bool:
+        return cls.run_tree is not Check.run_tree
+
     @classmethod
     def doc(cls) -> str:
         return _dedent(cls.__doc__ or "")

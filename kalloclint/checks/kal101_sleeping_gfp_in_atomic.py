@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from kalloclint.analysis.wholetree import tree_finding
 from kalloclint.checks import Check
 from kalloclint.findings import Fix
 
@@ -71,6 +72,14 @@ class SleepingGfpInAtomic(Check):
                 shown = arg.text if gfp.mentions_gfp(arg) else f"'{arg.text}' ({gfp.describe_base(value)})"
                 yield ctx.finding(self, arg.span, f"{shown} may sleep, but {reason.text}",
                                   fix=_atomic_fix(ctx, arg), related=ctx.reason_related(reason))
+
+    def run_tree(self, tree):
+        """Handlers registered for atomic context in another file than the one defining them."""
+        for f, op, reason in tree.foreign_role_ops():
+            if op.code == self.code and op.arg_span is not None and "NMI" not in reason.text:
+                flags = op.text[op.text.index("(") + 1:-1]
+                yield tree_finding(self, f.path, op.arg_span, op.arg_location, f"{flags} may sleep, but {reason.text}",
+                                   reason)
 
 
 def _atomic_fix(ctx, arg) -> Fix | None:

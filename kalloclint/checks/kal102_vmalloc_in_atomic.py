@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from kalloclint.analysis.wholetree import tree_finding
 from kalloclint.checks import Check
 
 
@@ -62,3 +63,10 @@ class VmallocInAtomic(Check):
                 continue
             yield ctx.finding(self, site.call.span, f"{what}, but {reason.text}",
                               related=ctx.reason_related(reason))
+
+    def run_tree(self, tree):
+        """Handlers registered for atomic context in another file than the one defining them."""
+        for f, op, reason in tree.foreign_role_ops():
+            if op.code == self.code and "NMI" not in reason.text:
+                yield tree_finding(self, f.path, op.span, op.location, f"{op.text} may sleep, but {reason.text}",
+                                   reason)

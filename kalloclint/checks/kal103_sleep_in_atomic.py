@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from kalloclint.analysis.wholetree import describe_chain, tree_finding
 from kalloclint.checks import Check
 
 
@@ -12,7 +13,13 @@ class SleepInAtomic(Check):
     `msleep`, `usleep_range`, `schedule*`, `wait_event*`, `wait_for_completion*`, `down*`,
     `copy_{from,to}_user`, `get_user`/`put_user`, `request_firmware`, `flush_work`, `cancel_*_sync`,
     `synchronize_rcu`, `kthread_stop`, ...) with a spinlock held, inside an RCU read-side section, with
-    preemption, interrupts or bottom halves disabled, or in a hardirq, softirq or NMI handler.
+    preemption, interrupts or bottom halves disabled, or in a hardirq, softirq or NMI handler. Project
+    functions that may sleep count too, through any number of calls and across files: the finding sits
+    on the call made in atomic context and its message shows the whole chain down to the sleeping
+    operation (`rx_refill() -> buf_grow() -> krealloc(GFP_KERNEL) at ring.c:88`), with each hop as a
+    related location. A callee that takes its GFP flags from a parameter, or picks them from a bool
+    parameter, is judged with the caller's argument. Functions called from atomic context get no finding
+    of their own: the root call is reported, once.
 
     ## Why is this bad?
     Sleeping in atomic context schedules away while holding a spinlock or from interrupt context: other
@@ -51,3 +58,13 @@ class SleepInAtomic(Check):
                 if reason is not None:
                     yield ctx.finding(self, call.span, f"{call.name}() may sleep, but {reason.text}",
                                       related=ctx.reason_related(reason))
+
+    def run_tree(self, tree):
+        for f, site, reason, chain in tree.sleeping_calls_in_atomic():
+            message = (f"{site.callee}() may sleep ({describe_chain(f.name, chain, f.path)}), "
+                       f"but {reason.text}")
+            yield tree_finding(self, f.path, site.span, site.location, message, reason, chain)
+        for f, op, reason in tree.foreign_role_ops():
+            if op.code == self.code:
+                yield tree_finding(self, f.path, op.span, op.location, f"{op.text} may sleep, but {reason.text}",
+                                   reason)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from kalloclint.analysis.wholetree import tree_finding
 from kalloclint.checks import Check
 
 
@@ -49,3 +50,9 @@ class AllocInNmi(Check):
                     yield ctx.finding(self, call.span,
                                       f"{call.name}() allocates in NMI context: {reason.text}; use a "
                                       f"pre-allocated pool", related=ctx.reason_related(reason))
+
+    def run_tree(self, tree):
+        """NMI handlers registered in another file than the one defining them."""
+        for f, span, location, text, reason in tree.foreign_nmi_allocations():
+            yield tree_finding(self, f.path, span, location, f"{text} allocates in NMI context: {reason.text}; "
+                               f"use a pre-allocated pool", reason)

@@ -1,0 +1,245 @@
+"""Per-file summaries for the whole-tree phase: what each function does that matters across files.
+
+Summaries are small tuples (NamedTuple) so that they cross process boundaries cheaply. They hold no facts:
+only call sites to functions that may live elsewhere, direct sleeping operations, GFP_ATOMIC allocations,
+handler roles and suppressions, each with the positions the findings and call chains need."""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+from kalloclint.analysis.gfpflow import UNKNOWN, analyse_gfp, bool_test
+from kalloclint.analysis.stmts import walk
+from kalloclint.frontend.facts import Call, Expr, Function, Suppression
+from kalloclint.model.gfp import GfpValue
+from kalloclint.source import Location, Span
+
+_BOOL_LITERALS = {"true": True, "false": False, "1": True, "0": False}
+
+
+class Place(NamedTuple):
+    """A position in a file, for messages and related locations."""
+
+    path: str
+    line: int
+    col: int
+
+
+class Reason(NamedTuple):
+    """What makes a call site atomic (message text) and where that came from."""
+
+    text: str
+    site: Place | None
+    site_message: str
+
+
+class Site(NamedTuple):
+    """A call to a function that is not part of the kernel API model: maybe a project function."""
+
+    callee: str
+    span: Span
+    location: Location
+    args: tuple[str | None, ...]  # texts that may matter to the callee's summary (GFP, bool, a parameter)
+    atomic: Reason | None  # the call runs in atomic context, and why
+    sleepable: bool  # a mutex or semaphore is held here, and no atomic region
+    after_release: bool  # runs after the function released a lock its caller holds
+
+
+class Op(NamedTuple):
+    """A direct operation that may sleep: `kind` is gfp (sleeping flags), vmalloc or sleeper.
+    `param` / `when`: it sleeps only if the caller's argument `param` sleeps (a gfp_t parameter), or
+    only when the bool parameter `when[0]` is `when[1]`."""
+
+    code: str  # the rule that reports it directly: KAL101, KAL102 or KAL103
+    text: str  # `krealloc(GFP_KERNEL)`, `msleep()`
+    span: Span
+    location: Location
+    arg_span: Span | None  # the GFP argument, where KAL101 reports
+    arg_location: Location | None
+    atomic: bool  # already in an atomic region of its own function (reported there)
+    after_release: bool  # runs after the function released a lock its caller holds
+    param: int | None = None
+    when: tuple[int, bool] | None = None
+
+
+class AtomicGfp(NamedTuple):
+    """A non-sleeping allocation (GFP_ATOMIC, GFP_NOWAIT), for KAL106."""
+
+    flags: str
+    span: Span
+    location: Location
+    atomic: bool  # in an atomic region of its own function
+    sleepable: bool  # a mutex or semaphore is held here
+
+
+class RoleInfo(NamedTuple):
+    context: str
+    how: str
+    place: Place | None
+    no_thread: bool
+
+
+class FunctionSummary(NamedTuple):
+    name: str
+    path: str
+    static: bool
+    location: Location
+    params: tuple[str, ...]
+    sites: tuple[Site, ...]
+    ops: tuple[Op, ...]
+    atomic_gfp: tuple[AtomicGfp, ...]
+
+
+class FileSummary(NamedTuple):
+    path: str
+    functions: tuple[FunctionSummary, ...]
+    roles: tuple[tuple[str, RoleInfo], ...]  # (function name, role) for every registration in the file
+    suppressions: tuple[Suppression, ...]
+
+
+def build_summary(ctx) -> FileSummary:
+    """Summarise a checked file (a FileContext) for the whole-tree phase."""
+    facts, model = ctx.facts, ctx.model
+    gfp = model.gfp
+    api = model.interesting | model.contexts.sleepers | model.contexts.noreturn
+    functions = []
+    for function in facts.functions:
+        params = tuple(p.name for p in function.params)
+        held_of = ctx.lock_flow(function).held
+        sites, ops, atomic_gfp = [], [], []
+        for call in function.calls:
+            if call.in_error or not call.name:
+                continue
+            reason = ctx.atomic_reason(function, call)
+            held = held_of(call)
+            sleepable = reason is None and any(h.kind in ("mutex", "sem") for h in held)
+            after_release = ctx.lock_flow(function).after_caller_release(call)
+            location = facts.index.locate(call.span)
+            op = _operation(ctx, function, call, params)
+            if op is not None:
+                code, text, arg, param, when, sleeping, flags = op
+                if sleeping or param is not None or when is not None:
+                    ops.append(Op(code, text, call.span, location, arg.span if arg else None,
+                                  facts.index.locate(arg.span) if arg else None, reason is not None, after_release,
+                                  param, when))
+                elif flags is not None:
+                    atomic_gfp.append(AtomicGfp(flags, arg.span, facts.index.locate(arg.span), reason is not None,
+                                                sleepable))
+            if call.name not in api and "(" not in call.name and "->" not in call.name and "." not in call.name:
+                sites.append(Site(call.name, call.span, location, site_args(call, params, gfp),
+                                  _reason(ctx, reason), sleepable, after_release))
+        functions.append(FunctionSummary(function.name, facts.path, function.static,
+                                         facts.index.locate(function.name_span), params, tuple(sites),
+                                         tuple(ops), tuple(atomic_gfp)))
+    roles = []
+    for name, role_list in sorted(ctx.all_roles().items()):
+        for role in role_list:
+            place = None
+            if role.site is not None:
+                line, col = facts.index.position(role.site.start)
+                place = Place(role.path, line, col)
+            roles.append((name, RoleInfo(role.context, role.how, place, role.no_thread)))
+    return FileSummary(facts.path, tuple(functions), tuple(roles), facts.suppressions)
+
+
+def _reason(ctx, reason) -> Reason | None:
+    if reason is None:
+        return None
+    place = None
+    if reason.site is not None:
+        line, col = ctx.facts.index.position(reason.site.start)
+        place = Place(reason.path, line, col)
+    return Reason(reason.text, place, reason.site_message)
+
+
+def _operation(ctx, function: Function, call: Call, params: tuple[str, ...]):
+    """(code, text, GFP argument, gfp parameter, bool condition, sleeps, non-sleeping flags) for a call
+    that allocates or sleeps, else None."""
+    model = ctx.model
+    gfp = model.gfp
+    allocator = model.allocators.get(call.name)
+    if call.name in model.contexts.sleepers:
+        return "KAL103", f"{call.name}()", None, None, None, True, None
+    if allocator is not None and allocator.sleeps == "always":
+        return "KAL102", f"{call.name}()", None, None, None, True, None
+    code = "KAL102" if allocator is not None and allocator.family == "kvmalloc" else "KAL101"
+    found = ctx.gfp_of(function, call)
+    if found is not None:
+        arg, value = found
+        flags = " ".join(arg.text.split())
+        if gfp.may_sleep(value):
+            return code, f"{call.name}({flags})", arg, None, None, True, None
+        return code, f"{call.name}({flags})", arg, None, None, False, flags
+    candidates = call.args if allocator is None else call.args[allocator.gfp:allocator.gfp + 1] \
+        if allocator.gfp is not None else ()
+    for arg in candidates:
+        index = param_index(arg, function)
+        if index is not None and _is_gfp_param(function, index):
+            return code, f"{call.name}({arg.text.strip()})", arg, index, None, False, None
+        when = _bool_choice(ctx, function, call, arg)
+        if when is not None:
+            return code, f"{call.name}({arg.text.strip()})", arg, None, when, False, None
+    return None
+
+
+def _is_gfp_param(function: Function, index: int) -> bool:
+    param = function.params[index]
+    return param.type == "gfp_t" and param.pointer == 0
+
+
+def _bool_choice(ctx, function: Function, call: Call, arg: Expr) -> tuple[int, bool] | None:
+    """A local whose GFP value is chosen by a bool parameter: sleeps only when the parameter is (value)."""
+    name = arg.strip().text.strip()
+    if not name.isidentifier() or not function.assigns:
+        return None
+    gfp = ctx.model.gfp
+    cfg = ctx.cfg(function)
+    for pname, index in bool_params(function).items():
+        outcome = {}
+        for value in (True, False):
+            masks = analyse_gfp(cfg, gfp, {pname: value}).values(call, name)
+            if masks is None or UNKNOWN in masks:
+                break
+            sleeps = {gfp.may_sleep(GfpValue(m, ())) for m in masks}
+            if len(sleeps) != 1:
+                break
+            outcome[value] = sleeps.pop()
+        if len(outcome) == 2 and outcome[True] != outcome[False]:
+            return index, outcome[True]
+    return None
+
+
+def site_args(call: Call, params: tuple[str, ...], gfp) -> tuple[str | None, ...]:
+    """Keep the argument texts a callee's summary can use: GFP expressions, bool literals, parameters."""
+    out: list[str | None] = []
+    for arg in call.args:
+        text = " ".join(arg.text.split())
+        if text in _BOOL_LITERALS or text in params or "GFP" in text:
+            out.append(text)
+        else:
+            out.append(None)
+    return tuple(out)
+
+
+def bool_literal(text: str | None) -> bool | None:
+    return _BOOL_LITERALS.get(text) if text is not None else None
+
+
+def param_index(expr: Expr, function: Function) -> int | None:
+    """The position of the parameter an argument names, if it is exactly one."""
+    text = expr.strip().text.strip()
+    for i, p in enumerate(function.params):
+        if p.name == text:
+            return i
+    return None
+
+
+def bool_params(function: Function) -> dict[str, int]:
+    """Parameters tested as bools somewhere in the function (`if (atomic)`), by name."""
+    names = {p.name: i for i, p in enumerate(function.params)}
+    found = {}
+    for stmt in walk(function.body):
+        test = bool_test(stmt.cond) if stmt.kind == "if" else None
+        if test is not None and test[0] in names:
+            found[test[0]] = names[test[0]]
+    return found
