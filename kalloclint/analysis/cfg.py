@@ -5,20 +5,24 @@ from __future__ import annotations
 from bisect import bisect_left
 from dataclasses import dataclass, field
 
-from kalloclint.frontend.facts import Assign, Call, Expr, Function, Stmt
+from kalloclint.frontend.facts import Assign, Call, Deref, Expr, Function, Stmt, Store
 from kalloclint.source import Span
 
 
 @dataclass(frozen=True, slots=True)
 class Event:
-    """Something a node does, in order: a call, or entering / leaving a guard()'s scope."""
+    """Something a node does, in order: a call, a store, a dereference, a return, or entering / leaving
+    a guard()'s scope."""
 
-    kind: str  # "call", "assign", "acquire" or "release"
+    kind: str  # "call", "assign", "store", "deref", "return", "acquire" or "release"
     call: Call | None = None
     assign: Assign | None = None
     guard: str = ""  # the guard class of acquire/release events: spinlock, rcu, ...
     lock: str = ""
     span: Span | None = None
+    store: Store | None = None
+    deref: Deref | None = None
+    value: Expr | None = None  # what a return event returns
 
 
 @dataclass(slots=True)
@@ -28,6 +32,7 @@ class Node:
     cond: Expr | None = None  # a branch node's condition; its edges carry True / False
     succ: list[tuple[int, bool | None]] = field(default_factory=list)
     under: tuple[tuple[str, bool], ...] = ()  # simple conditions (text, outcome) the node is nested under
+    macro: str = ""  # the loop macro a loop head was rewritten from (list_for_each_entry)
 
 
 @dataclass(slots=True)
@@ -72,6 +77,10 @@ class _Builder:
         self.starts = [c.span.start for c in self.calls]
         self.assigns = sorted(function.assigns, key=lambda a: a.span.start)
         self.assign_starts = [a.span.start for a in self.assigns]
+        self.stores = sorted(function.stores, key=lambda a: a.span.start)
+        self.store_starts = [a.span.start for a in self.stores]
+        self.derefs = sorted(function.derefs, key=lambda a: a.span.start)
+        self.deref_starts = [a.span.start for a in self.derefs]
         self.noreturn = noreturn
         self.nodes: list[Node] = []
         self.labels: dict[str, int] = {}
@@ -93,23 +102,25 @@ class _Builder:
             self.nodes[source].succ.append((target, polarity))
 
     def own_calls(self, stmt: Stmt) -> list[Event]:
-        """Calls and recorded assignments inside the statement but not inside its nested statements, in
-        the order they run (arguments before the call that takes them, a call before its result is stored)."""
+        """Calls, stores, dereferences and recorded assignments inside the statement but not inside its
+        nested statements, in the order they run (arguments before the call that takes them, a call or a
+        dereference before the store of its result)."""
         inner = [c.span for c in stmt.children] + ([stmt.alt.span] if stmt.alt is not None else [])
         own: list[tuple[int, int, Event]] = []
-        for items, starts, kind in ((self.calls, self.starts, "call"), (self.assigns, self.assign_starts, "assign")):
+        for items, starts, kind in ((self.calls, self.starts, "call"), (self.assigns, self.assign_starts, "assign"),
+                                    (self.stores, self.store_starts, "store"),
+                                    (self.derefs, self.deref_starts, "deref")):
             i = bisect_left(starts, stmt.span.start)
             while i < len(items) and items[i].span.start < stmt.span.end:
                 item = items[i]
                 if not any(s.start <= item.span.start < s.end for s in inner):
-                    event = Event("call", call=item) if kind == "call" else Event("assign", assign=item)
-                    own.append((item.span.end, kind == "assign", event))
+                    own.append((item.span.end, kind in ("assign", "store"), _event(kind, item)))
                 i += 1
         own.sort(key=lambda t: (t[0], t[1]))
         return [e for _, _, e in own]
 
-    def simple(self, stmt: Stmt, preds: Exits) -> Exits:
-        events = self.own_calls(stmt)
+    def simple(self, stmt: Stmt, preds: Exits, last: Event | None = None) -> Exits:
+        events = self.own_calls(stmt) + ([last] if last is not None else [])
         n = self.node(events)
         self.link(preds, n.id)
         for event in events:
@@ -141,13 +152,28 @@ class _Builder:
         if kind == "if":
             return self.lower_if(stmt, preds)
         if kind in ("while", "for"):
-            head = self.node(self.own_calls(stmt), stmt.cond)
+            events, update = self.own_calls(stmt), []
+            if kind == "for" and stmt.cond is not None:  # init once, then test; update after each pass
+                cond = stmt.cond.span
+                init = [e for e in events if _start(e) < cond.start]
+                update = [e for e in events if _start(e) >= cond.end]
+                events = [e for e in events if cond.start <= _start(e) < cond.end]
+                if init:
+                    first = self.node(init)
+                    self.link(preds, first.id)
+                    preds = [(first.id, None)]
+            head = self.node(events, stmt.cond)
+            head.macro = stmt.macro
             self.link(preds, head.id)
+            again = head.id
+            if update:
+                again = self.node(update).id
+                self.link([(again, None)], head.id)
             breaks: Exits = []
-            self.breakables.append((breaks, head.id, len(self.guards)))
+            self.breakables.append((breaks, again, len(self.guards)))
             body_exits = self.lower(stmt.children[0], [(head.id, True)]) if stmt.children else [(head.id, True)]
             self.breakables.pop()
-            self.link(body_exits, head.id)
+            self.link(body_exits, again)
             return [(head.id, False)] + breaks
         if kind == "do":
             start = self.node()
@@ -178,7 +204,7 @@ class _Builder:
             self.gotos.append((exits[0][0], stmt.label))
             return []
         if kind == "return":
-            exits = self.simple(stmt, preds)
+            exits = self.simple(stmt, preds, Event("return", span=stmt.span, value=stmt.cond))
             self.link(exits, self.exit)
             return []
         if kind in ("break", "continue"):
@@ -264,6 +290,21 @@ class _Builder:
             target = self.labels.get(label)
             self.link([(source, None)], target if target is not None else self.exit)
         return Cfg(self.nodes, self.entry, self.exit)
+
+
+def _start(event: Event) -> int:
+    item = event.call or event.assign
+    return item.span.start if item is not None else event.span.start
+
+
+def _event(kind: str, item) -> Event:
+    if kind == "call":
+        return Event("call", call=item)
+    if kind == "assign":
+        return Event("assign", assign=item)
+    if kind == "store":
+        return Event("store", store=item, span=item.span)
+    return Event("deref", deref=item, span=item.span)
 
 
 def build_cfg(function: Function, noreturn: frozenset[str] = frozenset()) -> Cfg:

@@ -9,6 +9,7 @@ from kalloclint.analysis.atomic import AtomicReason, first_atomic, held_reason, 
 from kalloclint.analysis.consts import is_constant
 from kalloclint.analysis.cfg import Cfg, build_cfg
 from kalloclint.analysis.gfpflow import UNKNOWN, GfpFlow, analyse_gfp
+from kalloclint.analysis.lifetimes import FileLifetimes
 from kalloclint.analysis.locks import LockEffect, LockFlow, analyse_locks, lock_effect
 from kalloclint.analysis.roles import Role, file_roles
 from kalloclint.analysis.project import ProjectIndex
@@ -65,6 +66,7 @@ class FileContext:
     _gfp_flows: dict[int, GfpFlow] = field(default_factory=dict)
     sizing: Sizing | None = None
     _folder: Folder | None = None
+    _lifetimes: FileLifetimes | None = None
 
     def __post_init__(self) -> None:
         self._globals = {d.name: d for d in self.facts.globals}
@@ -208,6 +210,18 @@ class FileContext:
         if reason.site is None or reason.path != self.facts.path:
             return ()
         return (self.related(reason.site, reason.site_message),)
+
+    # -- lifetimes: allocation families through locals, fields and wrappers --------------------------
+
+    def lifetimes(self) -> FileLifetimes:
+        if self._lifetimes is None:
+            self._lifetimes = FileLifetimes(self)
+        return self._lifetimes
+
+    def families_at(self, function: Function, call: Call) -> frozenset | None:
+        """What the pointer a modelled free receives may hold: Origins (with family, allocator and site),
+        NULL and UNKNOWN; None when nothing is known."""
+        return self.lifetimes().freed(function, call)
 
     # -- the modelled allocator: folded sizes and orders under the run's arch profile -----------------
 

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import re
-from bisect import bisect_right
+from bisect import bisect_left, bisect_right
 
 import tree_sitter as ts
 import tree_sitter_c as tsc
 
-from kalloclint.frontend.facts import (Assign, Call, Decl, Expr, FieldBinding, FileFacts, Function, Rewrite,
-                                       Stmt, StructDef, Suppression)
+from kalloclint.frontend.facts import (Assign, Call, Decl, Deref, Expr, FieldBinding, FileFacts, Function, Rewrite,
+                                       Stmt, Store, StructDef, Suppression, norm)
 from kalloclint.frontend.rewrite import closing_paren, top_level_args, rewrite_source
 from kalloclint.frontend import records
 from kalloclint.model import Model
@@ -31,6 +31,12 @@ _QUERY = ts.Query(LANGUAGE, """
 (initializer_pair designator: (field_designator (field_identifier) @designator) value: (_) @value) @pair
 (assignment_expression left: (field_expression field: (field_identifier)) right: (identifier) @handler)
 (assignment_expression left: (identifier) @lhs right: (_))
+(assignment_expression) @store
+(init_declarator value: (_)) @store
+(update_expression) @store
+(field_expression argument: (_) @deref operator: "->")
+(pointer_expression operator: "*" argument: (_) @deref)
+(subscript_expression argument: (_) @deref)
 """)
 _FILE_CALL = re.compile(rb"\b([A-Za-z_][A-Za-z0-9_]*)\s*\(")
 _SUPPRESSION = re.compile(rb"kalloclint:\s*(ignore-file|ignore)\[([^\]\n]*)\]")
@@ -367,6 +373,10 @@ def extract(source: SourceFile, model: Model) -> FileFacts:
 
     fn_nodes = sorted(caps.get("function", []), key=lambda n: n.start_byte)
     call_nodes = sorted(caps.get("call", []), key=lambda n: n.start_byte)
+    store_nodes = sorted(caps.get("store", []), key=lambda n: n.start_byte)
+    deref_nodes = sorted(caps.get("deref", []), key=lambda n: n.start_byte)
+    store_starts = [n.start_byte for n in store_nodes]
+    deref_starts = [n.start_byte for n in deref_nodes]
     functions = []
     ci = 0
     for fn in fn_nodes:
@@ -376,7 +386,11 @@ def extract(source: SourceFile, model: Model) -> FileFacts:
         while ci < len(call_nodes) and call_nodes[ci].start_byte < fn.end_byte:
             calls.append(_call(f, call_nodes[ci], errors, error_starts))
             ci += 1
-        function = _function(f, fn, tuple(calls))
+        inside = (bisect_left(store_starts, fn.start_byte), bisect_left(store_starts, fn.end_byte))
+        stores = tuple(s for s in (_store(f, n) for n in store_nodes[inside[0]:inside[1]]) if s is not None)
+        inside = (bisect_left(deref_starts, fn.start_byte), bisect_left(deref_starts, fn.end_byte))
+        derefs = _derefs(f, deref_nodes[inside[0]:inside[1]], calls, errors, error_starts)
+        function = _function(f, fn, tuple(calls), stores, derefs)
         if function is not None:
             functions.append(function)
     bindings = [_owned(b, functions) for b in bindings]
@@ -399,7 +413,8 @@ def extract(source: SourceFile, model: Model) -> FileFacts:
     )
 
 
-def _function(f: _File, node: ts.Node, calls: tuple[Call, ...]) -> Function | None:
+def _function(f: _File, node: ts.Node, calls: tuple[Call, ...], stores: tuple[Store, ...] = (),
+              derefs: tuple[Deref, ...] = ()) -> Function | None:
     declarator = node.child_by_field_name("declarator")
     while declarator is not None and declarator.type != "function_declarator":
         declarator = declarator.child_by_field_name("declarator")
@@ -421,7 +436,7 @@ def _function(f: _File, node: ts.Node, calls: tuple[Call, ...]) -> Function | No
     stmt = f.stmt(body, locals_)
     assigns = tuple(a for a in f.assigns if node.start_byte <= a.span.start < node.end_byte)
     return Function(f.text(name_node), f.span(node), f.span(name_node), static, annotations,
-                    tuple(params), tuple(locals_), stmt, calls, assigns)
+                    tuple(params), tuple(locals_), stmt, calls, assigns, stores, derefs)
 
 
 def _binding(f: _File, pair: ts.Node) -> FieldBinding | None:
@@ -510,3 +525,101 @@ def _call(f: _File, node: ts.Node, errors, error_starts) -> Call:
         stmt=f.span(stmt) if stmt is not None else None,
         in_error=_contains(errors, error_starts, node.start_byte),
     )
+
+
+# -- stores and dereferences, for the lifetime analysis ---------------------------------------------
+
+_UNWRAP = ("parenthesized_expression", "cast_expression")
+_STORE_TARGETS = ("identifier", "field_expression", "subscript_expression", "pointer_expression")
+_SIMPLE_VALUES = ("identifier", "field_expression", "subscript_expression", "pointer_expression", "null",
+                  "number_literal", "cast_expression", "parenthesized_expression", "conditional_expression",
+                  "call_expression", "true", "false", "unary_expression")
+_STATEMENT_LEVEL = ("expression_statement", "declaration", "if_statement", "while_statement", "for_statement",
+                    "do_statement", "switch_statement", "return_statement", "case_statement",
+                    "compound_statement", "function_definition", "translation_unit", "init_declarator")
+
+
+def _unwrapped(node: ts.Node) -> ts.Node:
+    """The expression inside parentheses and casts."""
+    while node.type in _UNWRAP:
+        inner = node.child_by_field_name("value") if node.type == "cast_expression" else (
+            node.named_children[0] if node.named_children else None)
+        if inner is None:
+            break
+        node = inner
+    return node
+
+
+def _store(f: _File, node: ts.Node) -> Store | None:
+    """`target = value`, `T target = value` or `target++`; None when a call's result is stored (the Call
+    says so)."""
+    if node.type == "assignment_expression":
+        target = node.child_by_field_name("left")
+        value = node.child_by_field_name("right")
+        operator = node.child_by_field_name("operator")
+        plain = operator is not None and operator.type == "="
+    elif node.type == "update_expression":
+        target = value = node.child_by_field_name("argument")
+        plain = False
+    else:
+        target = _declarator_name(node.child_by_field_name("declarator"))
+        value = node.child_by_field_name("value")
+        plain = True
+    if target is None or value is None or target.type not in _STORE_TARGETS:
+        return None
+    if plain and _unwrapped(value).type == "call_expression":
+        return None
+    if plain and value.type in _SIMPLE_VALUES:
+        return Store(f.expr(target, [40]), f.expr(value, [60]), f.span(node))
+    return Store(f.expr(target, [40]), Expr("other", "", f.span(value)), f.span(node))  # not a pointer's value
+
+
+def _derefs(f: _File, bases: list[ts.Node], calls: list[Call], errors, error_starts) -> tuple[Deref, ...]:
+    """Dereferences of the pointers a function allocates or frees; the rest are not needed."""
+    allocators, frees = f.model.allocators, f.model.frees
+    names: set[str] = set()
+    for call in calls:
+        if call.name in allocators and call.target is not None:
+            names.add(norm(call.target.text))
+        free = frees.get(call.name)
+        if free is not None and free.ptr < len(call.args):
+            names.add(norm(call.args[free.ptr].strip().text))
+    if not names:
+        return ()
+    out = []
+    for base in bases:
+        pointer = _unwrapped(base)
+        if pointer.type not in ("identifier", "field_expression"):
+            continue
+        key = norm(f.text(pointer))
+        if key not in names or _contains(errors, error_starts, base.start_byte):
+            continue
+        access = base.parent
+        conditional = _evaluation(f, access)
+        if conditional is not None:
+            out.append(Deref(key, f.span(access), conditional))
+    return tuple(out)
+
+
+def _evaluation(f: _File, node: ts.Node) -> bool | None:
+    """None when the expression is never evaluated (inside sizeof, typeof, ARRAY_SIZE...); else whether
+    it is evaluated only after another part of its statement decided so (`p && p->x`, `c ? p->x : 0`)."""
+    unevaluated = f.model.lifetimes.unevaluated
+    conditional = False
+    while True:
+        parent = node.parent
+        if parent is None or parent.type in _STATEMENT_LEVEL:
+            return conditional
+        t = parent.type
+        if t in ("sizeof_expression", "alignof_expression", "offsetof_expression"):
+            return None
+        if t == "call_expression":
+            callee = parent.child_by_field_name("function")
+            if callee is not None and f.text(callee) in unevaluated:
+                return None
+        elif t == "binary_expression" and node == parent.child_by_field_name("right"):
+            operator = parent.child_by_field_name("operator")
+            conditional |= operator is not None and operator.type in ("&&", "||")
+        elif t == "conditional_expression" and node != parent.child_by_field_name("condition"):
+            conditional = True
+        node = parent

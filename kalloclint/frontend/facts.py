@@ -122,6 +122,27 @@ class Assign:
     span: Span
 
 
+@dataclass(frozen=True, slots=True)
+class Store:
+    """`target = value` (or `T target = value`) inside a function, where the value is not a call (a call's
+    result is its Call's target); compound assignments (`p += n`) and `p++` have a value of kind other."""
+
+    target: Expr
+    value: Expr
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class Deref:
+    """A dereference `p->x`, `*p` or `p[i]` of a pointer the function allocates or frees: `base` is the
+    pointer's text without white space or casts, `span` the whole access; `conditional` when it is
+    evaluated only after another part of its expression (right of `&&` / `||`, a branch of `?:`)."""
+
+    base: str
+    span: Span
+    conditional: bool = False
+
+
 @dataclass(slots=True)
 class Stmt:
     """A statement. kind: block, if, while, do, for, switch, case, label, goto, return, break,
@@ -152,6 +173,8 @@ class Function:
     body: Stmt
     calls: tuple[Call, ...]
     assigns: tuple[Assign, ...] = ()
+    stores: tuple[Store, ...] = ()
+    derefs: tuple[Deref, ...] = ()
 
     def decl(self, name: str) -> Decl | None:
         """The local or parameter called `name` (the innermost-looking one: locals win)."""

@@ -35,6 +35,7 @@ class Allocator:
     dup: str | None = None
     sleeps: str | None = None
     source: int | None = None
+    devm: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +48,35 @@ class Free:
     null_ok: bool = False
     order: int | None = None
     sensitive: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Family:
+    """An allocation family: the frees that match it (the one to suggest first), whether a device owns
+    the memory (devm_*: freed when the driver unbinds), and what to call it in messages."""
+
+    name: str
+    frees: tuple[str, ...]
+    managed: bool = False
+    what: str = ""
+    orders: bool = False  # 2^order pages: an allocator or free without an order position means order 0
+    parts: tuple[str, ...] = ()  # the families the memory is really one of (kvmalloc: slab or vmalloc)
+
+
+@dataclass(frozen=True, slots=True)
+class Lifetimes:
+    """What the lifetime analysis needs to know beyond allocators and frees ([lifetimes] of the model)."""
+
+    unevaluated: frozenset[str] = frozenset()  # macros whose arguments are not evaluated (sizeof-based)
+    null_tests: frozenset[str] = frozenset()  # calls true when their pointer argument is NULL
+    transparent: frozenset[str] = frozenset()  # calls whose truth is their first argument's
+    asserts: frozenset[str] = frozenset()  # calls that do not return when their argument is true
+    error_pointers: frozenset[str] = frozenset()  # calls that make an error value, not memory
+    error_codes: frozenset[str] = frozenset()  # calls that return a negative errno (PTR_ERR)
+    reassigns: frozenset[str] = frozenset()  # macros that assign to their arguments (swap)
+    drvdata_set: dict[str, int] = field(default_factory=dict)  # setter -> position of the stored pointer
+    drvdata_get: frozenset[str] = frozenset()
+    address_tests: dict[str, str] = field(default_factory=dict)  # is_vmalloc_addr(p) -> "vmalloc"
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,11 +164,13 @@ class Model:
     files: tuple[str, ...]
     interesting: frozenset[str] = field(default_factory=frozenset)
     arch: ArchModel = field(default_factory=ArchModel)
+    families: dict[str, Family] = field(default_factory=dict)
+    lifetimes: Lifetimes = field(default_factory=Lifetimes)
 
     def __post_init__(self) -> None:
         self.interesting = frozenset(self.allocators) | frozenset(self.frees) | frozenset(
             self.fills) | frozenset(self.copies) | self.size_helpers | frozenset(self.contexts.locks) | frozenset(
-            self.contexts.registrations)
+            self.contexts.registrations) | self.lifetimes.asserts | self.lifetimes.reassigns
 
 
 def builtin_model_dir() -> Path:
@@ -177,7 +209,7 @@ def load_model(extra_files: tuple[str, ...] = ()) -> Model:
 
 _SECTIONS = {"alloc", "free", "fill", "copy", "size_helpers", "constant_macros", "gfp", "macros", "lock",
              "guard", "register", "ops", "annotations", "sleepers", "noreturn",
-             "arch", "data_model", "type_aliases", "size_macros", "size_functions"}
+             "arch", "data_model", "type_aliases", "size_macros", "size_functions", "family", "lifetimes"}
 
 
 def _merge(into: dict, new: dict) -> None:
@@ -223,9 +255,11 @@ def _entries(merged: dict, section: str, cls: type, origins: dict[tuple[str, str
 
 _ALLOC_FIELDS = {"family": str, "limit": str, "returns": str, "size": int, "count": int, "gfp": int,
                  "order": int, "realloc": int, "zeroed": bool, "zeroing": str, "array": str, "dup": str,
-                 "sleeps": str, "source": int}
+                 "sleeps": str, "source": int, "devm": str}
 _FREE_FIELDS = {"ptr": int, "families": list, "null_ok": bool, "order": int, "sensitive": str}
-_ENTRY_FIELDS = {"alloc": _ALLOC_FIELDS, "free": _FREE_FIELDS, "lock": {"kind": str, "op": str, "arg": int},
+_FAMILY_FIELDS = {"frees": list, "managed": bool, "what": str, "orders": bool, "parts": list}
+_ENTRY_FIELDS = {"alloc": _ALLOC_FIELDS, "free": _FREE_FIELDS, "family": _FAMILY_FIELDS,
+                 "lock": {"kind": str, "op": str, "arg": int},
                  "fill": {"ptr": int, "size": int, "value": int},
                  "copy": {"dst": int, "src": int, "size": int}}
 
@@ -240,9 +274,13 @@ def _build(merged: dict, digest: str, files: tuple[str, ...], origins: dict[tupl
         arch = load_arch(merged)
     except ValueError as exc:
         raise ModelError(f"rules/arch.toml or a model file: {exc}") from None
+    allocators = _entries(merged, "alloc", Allocator, origins)
+    frees = _entries(merged, "free", Free, origins)
+    families = _entries(merged, "family", Family, origins)
+    _check_families(allocators, frees, families, origins)
     return Model(
-        allocators=_entries(merged, "alloc", Allocator, origins),
-        frees=_entries(merged, "free", Free, origins),
+        allocators=allocators,
+        frees=frees,
         fills=_entries(merged, "fill", Fill, origins),
         copies=_entries(merged, "copy", Copy, origins),
         size_helpers=frozenset(merged.get("size_helpers", {}).get("names", [])),
@@ -259,7 +297,59 @@ def _build(merged: dict, digest: str, files: tuple[str, ...], origins: dict[tupl
         digest=digest,
         files=files,
         arch=arch,
+        families=families,
+        lifetimes=_lifetimes(merged.get("lifetimes", {})),
     )
+
+
+def _check_families(allocators: dict, frees: dict, families: dict, origins: dict) -> None:
+    """Every family an allocator or free names is defined, and every family's frees accept it."""
+    for section, table in (("alloc", allocators), ("free", frees)):
+        for name, entry in table.items():
+            named = (entry.family,) if section == "alloc" else entry.families
+            for family in named:
+                if family not in families:
+                    raise ModelError(f"{origins.get((section, name), '?')}: [{section}.{name}]: family '{family}' "
+                                     f"is not defined in a [family.{family}] table")
+    for name, family in families.items():
+        for part in family.parts:
+            if part not in families:
+                raise ModelError(f"{origins.get(('family', name), '?')}: [family.{name}]: part '{part}' is not a "
+                                 f"family")
+        for free in family.frees:
+            if free not in frees or name not in frees[free].families:
+                raise ModelError(f"{origins.get(('family', name), '?')}: [family.{name}]: '{free}' is not a "
+                                 f"[free] entry that accepts the family")
+    for name, allocator in allocators.items():
+        twin = allocators.get(allocator.devm) if allocator.devm else None
+        if allocator.devm and (twin is None or not families[twin.family].managed):
+            raise ModelError(f"{origins.get(('alloc', name), '?')}: [alloc.{name}]: devm '{allocator.devm}' is "
+                             f"not an allocator of a managed family")
+
+
+_LIFETIME_LISTS = ("unevaluated", "null_tests", "transparent", "asserts", "error_pointers", "error_codes",
+                   "reassigns", "drvdata_get")
+
+
+def _lifetimes(table: dict) -> Lifetimes:
+    where = "[lifetimes] (rules/lifetimes.toml or a model file)"
+    for key, value in table.items():
+        if key in _LIFETIME_LISTS:
+            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+                raise ModelError(f"{where}: '{key}' must be a list of names")
+        elif key == "drvdata_set":
+            if not isinstance(value, dict) or not all(isinstance(v, int) and not isinstance(v, bool)
+                                                      for v in value.values()):
+                raise ModelError(f"{where}: 'drvdata_set' must map names to argument positions")
+        elif key == "address_tests":
+            if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
+                raise ModelError(f"{where}: 'address_tests' must map names to families")
+        else:
+            raise ModelError(f"{where}: unknown key '{key}' (known: {', '.join(_LIFETIME_LISTS)}, drvdata_set, "
+                             f"address_tests)")
+    lists = {key: frozenset(table.get(key, [])) for key in _LIFETIME_LISTS}
+    return Lifetimes(drvdata_set=dict(table.get("drvdata_set", {})),
+                     address_tests=dict(table.get("address_tests", {})), **lists)
 
 
 def _contexts(merged: dict, origins: dict[tuple[str, str], Path]) -> Contexts:
