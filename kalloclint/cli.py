@@ -64,6 +64,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--explain-size", metavar="EXPR",
                    help="fold a size expression (with the macros, enums and structs of the FILE given) and show "
                         "its kmalloc size class, page order and waste, then exit")
+    p.add_argument("--fix", action="store_true",
+                   help="apply every safe fix, then report what is left")
+    p.add_argument("--unsafe-fixes", action="store_true",
+                   help="with --fix or --diff, apply the fixes that may change behaviour too")
+    p.add_argument("--diff", action="store_true",
+                   help="print a unified diff of what --fix would change and write nothing (exit 1 if any)")
     p.add_argument("--version", action="version", version=f"kalloclint {__version__}")
     return p
 
@@ -140,6 +146,14 @@ def main(argv: list[str] | None = None) -> int:
     except (ConfigError, ModelError, BaselineError, ChangesError) as exc:
         print(f"kalloclint: {exc}", file=sys.stderr)
         return EXIT_ERROR
+    if args.fix or args.diff:
+        fixed = _fix(args, result, settings, model, stdin, out)
+        if args.diff or fixed is None:
+            return EXIT_ERROR if fixed is None or any(d.fatal for d in result.diagnostics) else \
+                EXIT_FINDINGS if fixed else EXIT_CLEAN
+        if fixed:
+            result = run(paths, settings, model, jobs=max(1, args.jobs),
+                         warn_unused_ignores=args.warn_unused_ignores)
     for diagnostic in result.diagnostics:
         print(f"kalloclint: {diagnostic}", file=sys.stderr)
     if args.verbose:
@@ -179,6 +193,31 @@ def main(argv: list[str] | None = None) -> int:
     if findings and not args.exit_zero:
         return EXIT_FINDINGS
     return EXIT_CLEAN
+
+
+def _fix(args: argparse.Namespace, result, settings: Settings, model, stdin, out) -> int | None:
+    """--diff prints the changes, --fix writes them (not for stdin); the number of files changed, or None
+    when a file could not be written."""
+    from kalloclint import fix
+    if args.fix and stdin is not None and not args.diff:
+        print("kalloclint: error: --fix cannot write to stdin; use --diff", file=sys.stderr)
+        return None
+    fixed = fix.fix_findings(result.findings, settings, model, unsafe=args.unsafe_fixes,
+                             texts=dict([stdin]) if stdin else None)
+    if args.diff:
+        out.write(fix.unified_diff(fixed))
+        out.flush()
+        return len(fixed)
+    failed = False
+    for f in fixed:
+        try:
+            fix.write_atomically(f.path, f.after, f.before)
+        except OSError as exc:
+            print(f"kalloclint: {f.path}: cannot write: {exc.strerror or exc}", file=sys.stderr)
+            failed = True
+    if fixed and not getattr(args, "quiet", False):
+        print(f"kalloclint: applied {sum(f.applied for f in fixed)} fixes in {len(fixed)} files", file=sys.stderr)
+    return None if failed else len(fixed)
 
 
 def _explain_size(args: argparse.Namespace, out) -> int:
