@@ -10,7 +10,9 @@ from pathlib import Path
 from kalloclint import __version__, baseline, report
 from kalloclint.baseline import BaselineError
 from kalloclint.changes import ChangesError, changed_lines
+from kalloclint.cache import DEFAULT_DIR as DEFAULT_CACHE_DIR
 from kalloclint.checks import all_checks, check_by_key
+from kalloclint.progress import Progress
 from kalloclint.config import ConfigError, Settings, find_config, load_settings
 from kalloclint.engine import run
 from kalloclint.findings import SEVERITIES
@@ -53,6 +55,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-j", "--jobs", type=int, default=os.cpu_count() or 1, metavar="N",
                    help="worker processes (default: all cores)")
     p.add_argument("--verbose", action="store_true", help="print how long each phase took on stderr")
+    p.add_argument("-q", "--quiet", action="store_true",
+                   help="no progress and no notes about files that could not be fully checked")
+    p.add_argument("--cache-dir", metavar="DIR", default=DEFAULT_CACHE_DIR,
+                   help=f"where results are cached between runs (default: {DEFAULT_CACHE_DIR})")
+    p.add_argument("--no-cache", action="store_true", help="neither read nor write the cache")
     p.add_argument("--config", metavar="FILE", help="use this configuration file instead of searching")
     p.add_argument("--stdin-filename", metavar="PATH", help="the name to report for source read from stdin")
     p.add_argument("--list-rules", action="store_true", help="list every rule and exit")
@@ -141,8 +148,14 @@ def main(argv: list[str] | None = None) -> int:
             stdin = (args.stdin_filename or "<stdin>", sys.stdin.buffer.read())
         baseline_keys = baseline.load(args.baseline) if args.baseline else None
         changed = changed_lines(args.changed_since, (paths or ["."])[0]) if args.changed_since else None
-        result = run(paths, settings, model, stdin=stdin, warn_unused_ignores=args.warn_unused_ignores,
-                     jobs=max(1, args.jobs))
+        progress = Progress.if_terminal(args.quiet)
+        try:
+            result = run(paths, settings, model, stdin=stdin, warn_unused_ignores=args.warn_unused_ignores,
+                         jobs=max(1, args.jobs), cache_dir=None if args.no_cache else args.cache_dir,
+                         progress=progress)
+        finally:
+            if progress is not None:
+                progress.finish()
     except (ConfigError, ModelError, BaselineError, ChangesError) as exc:
         print(f"kalloclint: {exc}", file=sys.stderr)
         return EXIT_ERROR
@@ -155,7 +168,8 @@ def main(argv: list[str] | None = None) -> int:
             result = run(paths, settings, model, jobs=max(1, args.jobs),
                          warn_unused_ignores=args.warn_unused_ignores)
     for diagnostic in result.diagnostics:
-        print(f"kalloclint: {diagnostic}", file=sys.stderr)
+        if diagnostic.fatal or not args.quiet:
+            print(f"kalloclint: {diagnostic}", file=sys.stderr)
     if args.verbose:
         for phase, seconds in result.timings.items():
             print(f"kalloclint: {phase}: {seconds:.2f}s", file=sys.stderr)

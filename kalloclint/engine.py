@@ -13,9 +13,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from kalloclint.analysis.context import FileContext
-from kalloclint.analysis.project import ProjectIndex
 from kalloclint.analysis.summary import FileSummary, build_summary
 from kalloclint.analysis.wholetree import Tree
+from kalloclint.cache import Cache
 from kalloclint.analysis.scope import Headers
 from kalloclint.analysis.sizing import Sizing
 from kalloclint.checks import Check, all_checks
@@ -135,10 +135,12 @@ def _excluded(path: str, patterns: list[str]) -> bool:
 # -- the run ---------------------------------------------------------------------------------------
 
 
-def extract_file(path: str, model: Model, data: bytes | None = None) -> FileFacts | Diagnostic:
+def extract_file(path: str, model: Model, data: bytes | None = None,
+                 source: SourceFile | None = None) -> FileFacts | Diagnostic:
     """Facts for one file, or the one-line reason it could not be checked."""
     try:
-        source: SourceFile = source_from_bytes(path, data) if data is not None else read_source(path)
+        if source is None:
+            source = source_from_bytes(path, data) if data is not None else read_source(path)
     except SourceError as exc:
         return Diagnostic(path, str(exc))
     try:
@@ -165,6 +167,7 @@ class _Job:
     checks: list[Check]
     summarise: bool  # some selected rule needs the whole-tree phase
     sizing: Sizing | None = None
+    cache: Cache | None = None
 
 
 @dataclass(slots=True)
@@ -184,14 +187,35 @@ _PARALLEL_MIN_FILES = 8
 
 
 def _check_one(item: tuple[str, bytes | None]) -> _FileResult:
-    """Extract, check and summarise one file; only findings and the summary leave the worker."""
+    """Extract, check and summarise one file (or take the cached result); only findings and the summary
+    leave the worker."""
     path, data = item
     job = _JOB
-    facts = extract_file(path, job.model, data)
+    try:
+        source = source_from_bytes(path, data) if data is not None else read_source(path)
+    except SourceError as exc:
+        return _FileResult(path, [], [Diagnostic(path, str(exc))], None)
+    cache = job.cache if data is None else None
+    key = cache.key(path, source.data) if cache is not None else ""
+    result = cache.load(key) if cache is not None else None
+    if result is None:
+        result, headers = _analyse(source, job)
+        if cache is not None and not any(d.fatal for d in result.diagnostics):
+            cache.store(key, headers, result)
+    result.findings = _selected(path, result.findings, job.settings)
+    if not result.findings:
+        result.index = None
+    return result
+
+
+def _analyse(source: SourceFile, job: _Job) -> tuple[_FileResult, list[str]]:
+    """The uncached work for one file: findings after suppressions, and its summary."""
+    path = source.path
+    facts = extract_file(path, job.model, source=source)
     if isinstance(facts, Diagnostic):
-        return _FileResult(path, [], [facts], None)
+        return _FileResult(path, [], [facts], None), []
     diagnostics = [Diagnostic(path, w) for w in facts.warnings]
-    ctx = FileContext(facts, job.model, ProjectIndex(), sizing=job.sizing)
+    ctx = FileContext(facts, job.model, sizing=job.sizing)
     raw = _check_file(ctx, job.checks, diagnostics)
     summary = None
     if job.summarise:
@@ -202,13 +226,14 @@ def _check_one(item: tuple[str, bytes | None]) -> _FileResult:
         except Exception as exc:  # an internal error must not stop the run
             diagnostics.append(_internal_error(f"{path} (summary)", exc))
     kept, used = _apply_suppressions(facts.suppressions, raw)
-    findings = _selected(path, kept, job.settings)
-    return _FileResult(path, findings, diagnostics, facts.index if findings else None, facts.suppressions,
-                       tuple(facts.index.locate(sup.span) for sup in facts.suppressions), used, summary)
+    result = _FileResult(path, kept, diagnostics, facts.index if kept else None, facts.suppressions,
+                         tuple(facts.index.locate(sup.span) for sup in facts.suppressions), used, summary)
+    return result, ctx.headers_read()
 
 
 def run(paths: list[str], settings: Settings, model: Model, stdin: tuple[str, bytes] | None = None,
-        warn_unused_ignores: bool = False, jobs: int = 1) -> RunResult:
+        warn_unused_ignores: bool = False, jobs: int = 1, cache_dir: str | None = None,
+        progress=None) -> RunResult:
     """Check every file under `paths` (and `stdin`) with `jobs` worker processes, then run the rules
     that need the whole tree over the files' summaries."""
     global _JOB
@@ -222,11 +247,18 @@ def run(paths: list[str], settings: Settings, model: Model, stdin: tuple[str, by
         inputs.append(stdin)
     checks = [c for c in all_checks() if c.code in codes]
     tree_checks = [c for c in checks if c.uses_tree()]
-    _JOB = _Job(model, settings, checks, bool(tree_checks), sizing(model, settings))
+    run_sizing = sizing(model, settings)
+    cache = None
+    if cache_dir is not None:
+        settings_key = repr((sorted(c.code for c in checks), settings.arch, tuple(settings.include_dirs)))
+        cache = Cache.for_run(cache_dir, model.digest, settings_key)
+    _JOB = _Job(model, settings, checks, bool(tree_checks), run_sizing, cache)
     file_results: dict[str, _FileResult] = {}
     started = time.perf_counter()
     try:
-        for file_result in _map(inputs, jobs):
+        for done, file_result in enumerate(_map(inputs, jobs), start=1):
+            if progress is not None:
+                progress(done, len(inputs))
             file_results[file_result.path] = file_result
             result.findings.extend(file_result.findings)
             result.diagnostics.extend(file_result.diagnostics)

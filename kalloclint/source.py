@@ -7,6 +7,7 @@ import re
 import stat
 from bisect import bisect_right
 from dataclasses import dataclass
+from typing import NamedTuple
 
 MAX_FILE_BYTES = 16 * 1024 * 1024
 _BINARY_PROBE = 8192
@@ -17,16 +18,15 @@ class SourceError(Exception):
     """A file that cannot be checked; the message is the one line shown to the user."""
 
 
-@dataclass(frozen=True, slots=True)
-class Span:
-    """A range of a file in byte offsets, end exclusive; LineIndex.locate turns it into a Location."""
+class Span(NamedTuple):
+    """A range of a file in byte offsets, end exclusive; LineIndex.locate turns it into a Location.
+    (Tuples: facts hold hundreds of thousands of them and cross process boundaries.)"""
 
     start: int
     end: int
 
 
-@dataclass(frozen=True, slots=True)
-class Location:
+class Location(NamedTuple):
     """1-based lines and columns; columns count characters; the end is exclusive."""
 
     line: int

@@ -12,7 +12,6 @@ from kalloclint.analysis.gfpflow import UNKNOWN, GfpFlow, analyse_gfp
 from kalloclint.analysis.lifetimes import FileLifetimes
 from kalloclint.analysis.locks import LockEffect, LockFlow, analyse_locks, lock_effect
 from kalloclint.analysis.roles import Role, file_roles
-from kalloclint.analysis.project import ProjectIndex
 from kalloclint.analysis.fold import CInt, Folder, Unknown
 from kalloclint.analysis.sizing import AllocSize, Sizing, alloc_size
 from kalloclint.analysis.types import CType, type_of
@@ -55,7 +54,6 @@ class FreeSite:
 class FileContext:
     facts: FileFacts
     model: Model
-    project: ProjectIndex
     _globals: dict[str, Decl] = field(default_factory=dict)
     _structs: dict[str, StructDef] = field(default_factory=dict)
     _constants: frozenset[str] = frozenset()
@@ -105,8 +103,14 @@ class FileContext:
     # -- questions -----------------------------------------------------------------------------
 
     def struct(self, name: str) -> StructDef | None:
-        """A struct defined in this file, else one defined in another file of the run."""
-        return self._structs.get(name) or self.project.structs.get(name)
+        """A struct defined in this file, else in the headers it includes (quoted, or found in the include
+        directories); None when it is unknown or defined differently under #if."""
+        own = self._structs.get(name)
+        if own is not None:
+            return own
+        folder = self.folder
+        found = folder.scope.structs(name, "struct") if folder is not None else []
+        return found[0] if len(found) == 1 else None
 
     def type_of(self, expr: Expr, function: Function | None) -> CType | None:
         return type_of(expr, function, self._globals, self.struct)
@@ -224,6 +228,10 @@ class FileContext:
         return self.lifetimes().freed(function, call)
 
     # -- the modelled allocator: folded sizes and orders under the run's arch profile -----------------
+
+    def headers_read(self) -> list[str]:
+        """The headers the modelled allocator read for this file, by real path."""
+        return self._folder.scope.headers_read() if self._folder is not None else []
 
     @property
     def folder(self) -> Folder | None:

@@ -55,6 +55,11 @@ class Scope:
         self._pending = [self.facts]
         self._seen = {os.path.realpath(self.facts.path)}
 
+    def headers_read(self) -> list[str]:
+        """Real paths of the headers read so far for this file (what a cached result depends on)."""
+        own = os.path.realpath(self.facts.path)
+        return sorted(p for p in self._seen if p != own)
+
     def files(self) -> Iterator[FileFacts]:
         """The file, then its headers; the include graph is walked only as far as a caller reads."""
         i = 0
