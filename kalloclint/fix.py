@@ -45,7 +45,8 @@ def _widened(data: bytes, edit: Edit) -> Edit:
     return Edit(line_start, min(line_end + 1, len(data)), "")
 
 
-def _edits(data: bytes, fix: Fix) -> list[Edit]:
+def widened_edits(data: bytes, fix: Fix) -> list[Edit]:
+    """The edits of `fix` as they are applied: a deletion that empties its line removes the line."""
     return [_widened(data, e) for e in fix.edits]
 
 
@@ -62,7 +63,7 @@ def choose(data: bytes, fixes: Iterable[Fix]) -> list[Fix]:
                                                 max((e.end for e in f.edits), default=0), f.description,
                                                 [(e.start, e.end, e.text) for e in f.edits]))
     for fix in ordered:
-        edits = _edits(data, fix)
+        edits = widened_edits(data, fix)
         if not edits or any(_overlap(a, b) for a in edits for b in taken) \
                 or any(_overlap(a, b) for i, a in enumerate(edits) for b in edits[i + 1:]):
             continue
@@ -75,7 +76,7 @@ def apply(data: bytes, fixes: Iterable[Fix]) -> bytes:
     """The text with the (non-overlapping) edits of `fixes` applied, from the bottom of the file up, so
     that every byte offset still points where it did."""
     out = data
-    for edit in sorted((e for f in fixes for e in _edits(data, f)), key=lambda e: e.start, reverse=True):
+    for edit in sorted((e for f in fixes for e in widened_edits(data, f)), key=lambda e: e.start, reverse=True):
         out = out[:edit.start] + edit.text.encode("utf-8") + out[edit.end:]
     return out
 

@@ -33,9 +33,14 @@ def _fixed(path: Path, model) -> bytes:
     return fixed[0].after if fixed else path.read_bytes()
 
 
+UPDATE = os.environ.get("KALLOCLINT_UPDATE_TWINS")  # =1: write the twins from the current fixes
+
+
 @pytest.mark.parametrize("twin", TWINS, ids=lambda p: p.name)
 def test_fixture_fixed_equals_its_twin(twin: Path, model):
     source = twin.with_name(twin.name.replace(".fixed.c", ".c"))
+    if UPDATE:
+        twin.write_bytes(_fixed(source, model))
     assert _fixed(source, model).decode() == twin.read_text(encoding="utf-8")
 
 
@@ -51,6 +56,10 @@ def test_fixed_fixture_has_nothing_fixable_left_and_parses(path: Path, model):
 def test_every_fixture_with_fixes_has_a_twin(model):
     missing = [p.name for p in SOURCES if _fixed(p, model) != p.read_bytes()
                and not p.with_name(p.name[:-2] + ".fixed.c").exists()]
+    if UPDATE:
+        for name in missing:
+            (FIXTURES / name[:-2]).with_suffix(".fixed.c").write_bytes(_fixed(FIXTURES / name, model))
+        missing = []
     assert not missing
 
 
