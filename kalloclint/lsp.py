@@ -100,6 +100,7 @@ class KalloclintServer(LanguageServer):
         self.index_task: asyncio.Task | None = None
         self.index_again = False
         self.index_runs = 0
+        self.configured: asyncio.Event | None = None  # set once the editor's settings are in
         self.engine = threading.Lock()  # the engine's run is not re-entrant
         self._models: dict[tuple[str, ...], Model] = {}
 
@@ -136,6 +137,10 @@ class KalloclintServer(LanguageServer):
             return run([], settings, model, stdin=(path, data)).findings
 
     async def publish(self, uri: str) -> None:
+        try:
+            await asyncio.wait_for(self.settled().wait(), 5)
+        except asyncio.TimeoutError:
+            pass
         doc = self.workspace.get_text_document(uri)
         data = doc.source.encode("utf-8")
         path = to_fs_path(uri) or uri
@@ -155,6 +160,11 @@ class KalloclintServer(LanguageServer):
         self.analysed[uri] = Analysed(doc.version, data, findings)
         diagnostics = [self.diagnostic(f, positions, i) for i, f in enumerate(findings)]
         self.text_document_publish_diagnostics(types.PublishDiagnosticsParams(uri, diagnostics, doc.version))
+
+    def settled(self) -> asyncio.Event:
+        if self.configured is None:
+            self.configured = asyncio.Event()
+        return self.configured
 
     def indexed(self, path: str, data: bytes) -> bool:
         """Are the index's whole-tree findings about this text (the document as saved, in an indexed tree)?"""
@@ -358,7 +368,10 @@ def _initialize(ls: KalloclintServer, params: types.InitializeParams) -> None:
 
 @server.feature(types.INITIALIZED)
 async def _initialized(ls: KalloclintServer, params: types.InitializedParams) -> None:
-    await _pull_configuration(ls)
+    try:
+        await _pull_configuration(ls)
+    finally:
+        ls.settled().set()
     ls.start_index()
 
 
