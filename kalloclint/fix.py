@@ -72,12 +72,105 @@ def choose(data: bytes, fixes: Iterable[Fix]) -> list[Fix]:
     return chosen
 
 
+def all_edits(data: bytes, fixes: Iterable[Fix]) -> list[Edit]:
+    """The edits that apply `fixes` (chosen not to overlap): their own, widened, and the re-indentation of
+    continuation lines aligned to an opening parenthesis that the fixes moved."""
+    edits = [e for f in fixes for e in widened_edits(data, f)]
+    return edits + _realigned(data, edits)
+
+
 def apply(data: bytes, fixes: Iterable[Fix]) -> bytes:
     """The text with the (non-overlapping) edits of `fixes` applied, from the bottom of the file up, so
     that every byte offset still points where it did."""
     out = data
-    for edit in sorted((e for f in fixes for e in widened_edits(data, f)), key=lambda e: e.start, reverse=True):
+    for edit in sorted(all_edits(data, fixes), key=lambda e: e.start, reverse=True):
         out = out[:edit.start] + edit.text.encode("utf-8") + out[edit.end:]
+    return out
+
+
+def _width(text: bytes) -> int:
+    """Display width of the start of a line, with tabs to the next multiple of 8."""
+    col = 0
+    for ch in text.decode("utf-8", "replace"):
+        col = (col // 8 + 1) * 8 if ch == "\t" else col + 1
+    return col
+
+
+def _indent(width: int) -> str:
+    return "\t" * (width // 8) + " " * (width % 8)
+
+
+def _realigned(data: bytes, edits: list[Edit]) -> list[Edit]:
+    """Kernel style aligns a call's continuation lines under the character after its `(`: when an edit on
+    the call's first line moves that parenthesis (a renamed allocator), move its continuation lines too."""
+    out: list[Edit] = []
+    one_line = [e for e in edits if b"\n" not in data[e.start:e.end] and "\n" not in e.text]
+    for row_start in sorted({data.rfind(b"\n", 0, e.start) + 1 for e in one_line}):
+        row_end = data.find(b"\n", row_start)
+        if row_end < 0:
+            continue
+        on_row = [e for e in one_line if row_start <= e.start <= row_end]
+        if any(e.start < row_start or e.end > row_end for e in edits if row_start <= e.end and e.start <= row_end
+               and e not in on_row):
+            continue
+        for paren in _open_parens(data[row_start:row_end]):
+            at = row_start + paren + 1
+            if any(e.start < at < e.end for e in on_row):
+                continue
+            new_prefix = _edited(data[row_start:at], [e for e in on_row if e.end <= at], row_start)
+            old_col, new_col = _width(data[row_start:at]), _width(new_prefix)
+            if old_col != new_col:
+                out.extend(_continuations(data, row_end + 1, old_col, new_col, edits))
+    return out
+
+
+def _edited(text: bytes, edits: list[Edit], base: int) -> bytes:
+    for e in sorted(edits, key=lambda e: e.start, reverse=True):
+        text = text[:e.start - base] + e.text.encode("utf-8") + text[e.end - base:]
+    return text
+
+
+def _open_parens(line: bytes) -> list[int]:
+    """Offsets of the parentheses still open at the end of a line (comments and strings skipped)."""
+    stack: list[int] = []
+    i, quote = 0, 0
+    while i < len(line):
+        ch = line[i]
+        if quote:
+            if ch == ord("\\"):
+                i += 1
+            elif ch == quote:
+                quote = 0
+        elif line.startswith(b"//", i):
+            break
+        elif line.startswith(b"/*", i):
+            close = line.find(b"*/", i + 2)
+            if close < 0:
+                break
+            i = close + 1
+        elif ch in b"\"'":
+            quote = ch
+        elif ch == ord("("):
+            stack.append(i)
+        elif ch == ord(")") and stack:
+            stack.pop()
+        i += 1
+    return stack
+
+
+def _continuations(data: bytes, start: int, old_col: int, new_col: int, edits: list[Edit]) -> list[Edit]:
+    """Re-indent the lines from `start` on that are indented to `old_col`, until a line that is not."""
+    out = []
+    while start < len(data):
+        end = data.find(b"\n", start)
+        end = len(data) if end < 0 else end
+        line = data[start:end]
+        body = len(line) - len(line.lstrip(b" \t"))
+        if not line.strip() or _width(line[:body]) != old_col or \
+                any(e.start < start + body and start < e.end for e in edits):
+            break
+        out.append(Edit(start, start + body, _indent(new_col)))
+        start = end + 1
     return out
 
 

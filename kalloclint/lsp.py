@@ -226,7 +226,7 @@ class KalloclintServer(LanguageServer):
                 if f.fix is None or f.span.end < lo or f.span.start > hi:
                     continue
                 edits = [types.TextEdit(positions.range(e.start, e.end), e.text)
-                         for e in fix.widened_edits(done.data, f.fix)]
+                         for e in fix.all_edits(done.data, [f.fix])]
                 unsafe = " (unsafe)" if f.fix.applicability != "safe" else ""
                 actions.append(types.CodeAction(
                     title=f"{f.fix.description}{unsafe} [{f.code}]", kind=types.CodeActionKind.QuickFix,

@@ -148,3 +148,11 @@ def test_write_atomically_refuses_a_file_changed_meanwhile(tmp_path: Path):
     with pytest.raises(OSError):
         fix.write_atomically(str(path), b"fixed", b"old")
     assert path.read_bytes() == b"new"
+
+
+def test_continuation_lines_follow_a_renamed_call_in_kernel_style():
+    data = b"\tp =\n\t\tkmalloc_array(n, /* why */\n\t\t\t      sizeof(*p), GFP_KERNEL);\n\tq = f(p,\n\t      1);\n"
+    start = data.index(b"kmalloc_array")
+    rename = Fix("rename", "safe", (Edit(start, start + len("kmalloc_array"), "kcalloc"),))
+    assert fix.apply(data, [rename]) == \
+        b"\tp =\n\t\tkcalloc(n, /* why */\n\t\t\tsizeof(*p), GFP_KERNEL);\n\tq = f(p,\n\t      1);\n"
