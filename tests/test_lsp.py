@@ -3,6 +3,7 @@ UTF-16 positions, the workspace index with progress, shutdown."""
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 import sys
 from pathlib import Path
@@ -61,7 +62,7 @@ async def _open(client: LanguageClient, path: Path, text: str | None = None) -> 
 async def _diagnostics(client: LanguageClient, uri: str) -> list[types.Diagnostic]:
     client.diagnostics.pop(uri, None)
     while uri not in client.diagnostics:
-        await client.wait_for_notification(types.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS)
+        await asyncio.wait_for(client.wait_for_notification(types.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS), 60)
     return list(client.diagnostics[uri])
 
 
@@ -130,7 +131,7 @@ async def test_whole_tree_findings_come_from_the_indexed_workspace(client: Langu
         reports = [r for values in client.progress_reports.values() for r in values]
         if any(isinstance(r, types.WorkDoneProgressEnd) for r in reports):
             break
-        await client.wait_for_notification(types.PROGRESS)
+        await asyncio.wait_for(client.wait_for_notification(types.PROGRESS), 60)
     assert isinstance(reports[0], types.WorkDoneProgressBegin)
     await _open(client, path)
     lines = sorted((d.range.start.line + 1, d.code) for d in client.diagnostics[uri])
