@@ -85,6 +85,7 @@ class FunctionSummary(NamedTuple):
     static: bool
     location: Location
     params: tuple[str, ...]
+    gfp_params: tuple[int, ...]  # positions of gfp_t parameters
     sites: tuple[Site, ...]
     ops: tuple[Op, ...]
     atomic_gfp: tuple[AtomicGfp, ...]
@@ -128,8 +129,9 @@ def build_summary(ctx) -> FileSummary:
             if call.name not in api and "(" not in call.name and "->" not in call.name and "." not in call.name:
                 sites.append(Site(call.name, call.span, location, site_args(call, params, gfp),
                                   _reason(ctx, reason), sleepable, after_release))
+        gfp_params = tuple(i for i in range(len(params)) if _is_gfp_param(function, i))
         functions.append(FunctionSummary(function.name, facts.path, function.static,
-                                         facts.index.locate(function.name_span), params, tuple(sites),
+                                         facts.index.locate(function.name_span), params, gfp_params, tuple(sites),
                                          tuple(ops), tuple(atomic_gfp)))
     roles = []
     for name, role_list in sorted(ctx.all_roles().items()):

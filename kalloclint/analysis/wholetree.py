@@ -15,6 +15,9 @@ from kalloclint.model import ATOMIC_CONTEXTS, Model
 from kalloclint.source import Location, Span
 
 _CONTEXT_NAMES = {"hardirq": "hardirq", "softirq": "softirq", "nmi": "NMI", "atomic": "atomic"}
+# Chains longer than this (calls down to the sleeping operation) are not followed: deep in core code,
+# sleeping is usually on a path the caller's arguments rule out, and the report would not be believed.
+MAX_CHAIN = 4
 _OR_OF_NAMES = re.compile(r"^[\w\s|()]+$")
 
 
@@ -150,7 +153,9 @@ class Tree:
         if facts is None:
             return None
         hop = Hop(f"{g.name}()", Place(caller.path, site.location.line, site.location.col))
-        if facts.always is not None:
+        if self._atomic_flags_given(site, g):
+            return None  # the callee takes GFP flags and was given non-sleeping ones: its contract is not to sleep
+        if facts.always is not None and len(facts.always) < MAX_CHAIN:
             return "always", None, (hop,) + facts.always
         for index, chain in sorted(facts.gfp_param.items()):
             arg = site.args[index] if index < len(site.args) else None
@@ -165,6 +170,14 @@ class Tree:
             if arg in caller.params:
                 return "bool", (caller.params.index(arg), value), (hop,) + chain
         return None
+
+    def _atomic_flags_given(self, site: Site, g: FunctionSummary) -> bool:
+        for index in g.gfp_params:
+            arg = site.args[index] if index < len(site.args) else None
+            if arg is not None and _OR_OF_NAMES.match(arg) and not self.gfp_sleeps(arg) and \
+                    all(n in self.model.gfp.names for n in re.findall(r"\w+", arg)):
+                return True
+        return False
 
     def gfp_sleeps(self, text: str) -> bool:
         """Does a GFP expression written as an OR of names allow direct reclaim?"""
