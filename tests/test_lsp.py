@@ -159,3 +159,22 @@ def test_positions_round_trip_in_each_encoding(encoding: str, units: int):
     offset = data.index(b"x = 1")
     assert positions.position(offset) == types.Position(line=1, character=units)
     assert positions.offset(positions.position(offset)) == offset
+
+
+@pytest_lsp.fixture(config=ClientServerConfig(server_command=[sys.executable, "-m", "kalloclint.lsp"]))
+async def plain_client(lsp_client: LanguageClient):
+    """A client without workspace/configuration or a workspace folder (as the generic VS Code client can
+    be): settings come as initialization options."""
+    await lsp_client.initialize_session(types.InitializeParams(
+        capabilities=types.ClientCapabilities(), initialization_options={"select": ["KAL403"]}))
+    yield
+    await lsp_client.shutdown_session()
+
+
+@pytest.mark.asyncio
+async def test_settings_from_initialization_options(plain_client: LanguageClient, workspace: Path):
+    uri = await _open(plain_client, workspace / "kal101_sleeping_gfp_in_atomic.c")
+    assert not plain_client.diagnostics[uri]
+    path = FIXTURES / "kal403_alloc_cast.c"
+    uri = await _open(plain_client, path)
+    assert {d.code for d in plain_client.diagnostics[uri]} == {"KAL403"}
