@@ -144,12 +144,11 @@ class FileContext:
         for _ in range(4):
             changed = False
             for function in self.facts.functions:
-                if not any(c.name in contexts.locks or c.name in effects for c in function.calls) \
-                        and not function.annotations:
+                if not any(c.name in contexts.locks or c.name in effects for c in function.calls):
                     continue
                 flow = analyse_locks(self.cfg(function), contexts, effects)
                 params = tuple(p.name for p in function.params)
-                effect = lock_effect(flow, params, function.annotations, contexts)
+                effect = lock_effect(flow, params)
                 if (effect.acquires or effect.releases) and effects.get(function.name) != effect:
                     effects[function.name] = effect
                     changed = True

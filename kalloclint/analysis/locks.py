@@ -45,6 +45,7 @@ class LockFlow:
     before: dict[int, State]  # call span start -> what is held just before that call runs
     at_exit: State
     released: frozenset[tuple[str, str]] = frozenset()  # (kind, lock) released without being taken here
+    held_on_every_exit: frozenset[tuple[str, str]] = frozenset()  # (kind, lock) held however it returns
 
     def held(self, call: Call) -> State:
         return self.before.get(call.span.start, frozenset())
@@ -79,15 +80,12 @@ def _at_call(position: int, rest: str, call: Call) -> str | None:
     return lock_key(call.args[position].text) + rest
 
 
-def lock_effect(flow: LockFlow, params: tuple[str, ...], annotations: tuple[str, ...], contexts: Contexts) -> LockEffect:
-    """A function's net effect on locks, from its dataflow and its __acquires/__releases annotations."""
-    acquires = {(h.kind, *_param_lock(h.lock, params)) for h in flow.at_exit if h.kind != RELEASED}
+def lock_effect(flow: LockFlow, params: tuple[str, ...]) -> LockEffect:
+    """A function's net effect on locks: what it holds on every return, and what it releases without
+    having taken it. (`__acquires(x)` annotations are not used: they do not say what kind of lock x is,
+    and many name sleeping locks such as SRCU.)"""
+    acquires = {(kind, *_param_lock(lock, params)) for kind, lock in flow.held_on_every_exit if kind != RELEASED}
     releases = {(kind, *_param_lock(lock, params)) for kind, lock in flow.released}
-    for note in annotations:
-        m = re.match(r"(__acquires|__releases)\((.*)\)$", "".join(note.split()))
-        if m:
-            entry = ("spin", *_param_lock(lock_key(m.group(2)), params))
-            (acquires if m.group(1) == "__acquires" else releases).add(entry)
     return LockEffect(tuple(sorted(acquires)), tuple(sorted(releases - acquires)))
 
 
@@ -213,4 +211,17 @@ def analyse_locks(cfg: Cfg, contexts: Contexts, effects: dict[str, LockEffect] |
                     if not any(h.kind == op.kind and h.lock == lock for h in state if h.kind != RELEASED):
                         released.add((op.kind, lock))
             state = transfer.event(state, event, node.under)
-    return LockFlow(before, state_in[cfg.exit] or frozenset(), frozenset(released))
+    return LockFlow(before, state_in[cfg.exit] or frozenset(), frozenset(released),
+                    _must_exit(cfg, through, along) if state_in[cfg.exit] else frozenset())
+
+
+def _must_exit(cfg: Cfg, through, along) -> frozenset[tuple[str, str]]:
+    """The (kind, lock) pairs held on every path into the exit node: the same transfer, joined by
+    intersection (what a lock wrapper leaves held, whichever way it returns)."""
+
+    def meet(a: State, b: State) -> State:
+        other = {(h.kind, h.lock) for h in b}
+        return frozenset(h for h in a if (h.kind, h.lock) in other)
+
+    state_in = solve_forward(cfg, frozenset(), through, along, meet)
+    return frozenset((h.kind, h.lock) for h in (state_in[cfg.exit] or ()))
