@@ -149,8 +149,8 @@ class KalloclintServer(LanguageServer):
         except (ConfigError, ModelError) as exc:
             self.window_show_message(types.ShowMessageParams(types.MessageType.Error, f"kalloclint: {exc}"))
             findings = []
-        if self.workspace.get_text_document(uri).version != doc.version:
-            return  # changed meanwhile: a newer check is on its way
+        if uri not in self.workspace.text_documents or self.workspace.get_text_document(uri).version != doc.version:
+            return  # closed, or changed meanwhile: a newer check is on its way
         positions = Positions(data, self.encoding())
         if self.indexed(path, data):
             selected = self.selected(path)
