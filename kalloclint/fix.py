@@ -72,11 +72,56 @@ def choose(data: bytes, fixes: Iterable[Fix]) -> list[Fix]:
     return chosen
 
 
+MAX_LINE = 100  # the kernel's line length (checkpatch)
+
+
 def all_edits(data: bytes, fixes: Iterable[Fix]) -> list[Edit]:
-    """The edits that apply `fixes` (chosen not to overlap): their own, widened, and the re-indentation of
-    continuation lines aligned to an opening parenthesis that the fixes moved."""
+    """The edits that apply `fixes` (chosen not to overlap): their own, widened, the re-indentation of
+    continuation lines aligned to an opening parenthesis that the fixes moved, and a line the fixes made
+    too long wrapped."""
     edits = [e for f in fixes for e in widened_edits(data, f)]
-    return edits + _realigned(data, edits)
+    return _wrapped(data, edits + _realigned(data, edits))
+
+
+def _wrapped(data: bytes, edits: list[Edit]) -> list[Edit]:
+    """Replace the edits of a line that they make longer than MAX_LINE (and that was not) by one edit of
+    the whole line, broken after an argument's comma and continued under the character after its `(`."""
+    rows: dict[int, list[Edit]] = {}
+    for e in edits:
+        if b"\n" not in data[e.start:e.end] and "\n" not in e.text:
+            rows.setdefault(data.rfind(b"\n", 0, e.start) + 1, []).append(e)
+    out = list(edits)
+    for row_start, on_row in rows.items():
+        row_end = data.find(b"\n", row_start)
+        row_end = len(data) if row_end < 0 else row_end
+        line = data[row_start:row_end]
+        if any(e.start < row_start or e.end > row_end for e in on_row) or _width(line) > MAX_LINE \
+                or _open_parens(line):
+            continue
+        new = _edited(line, on_row, row_start)
+        if _width(new) <= MAX_LINE:
+            continue
+        broken = _broken(new)
+        if broken is not None:
+            out = [e for e in out if e not in on_row] + [Edit(row_start, row_end, broken.decode("utf-8"))]
+    return out
+
+
+def _broken(line: bytes) -> bytes | None:
+    """`line` broken after the last argument comma that leaves both parts within MAX_LINE, or None."""
+    text = line.decode("utf-8", "replace")
+    for i in range(len(text) - 1, 0, -1):
+        if text[i - 1] != "," or text[i] != " ":
+            continue
+        head = text[:i].encode("utf-8")
+        opened = _open_parens(head)
+        if not opened or _width(head) > MAX_LINE:
+            continue
+        indent = _indent(_width(head[:opened[-1] + 1]))
+        tail = text[i + 1:].encode("utf-8")
+        if _width(indent.encode() + tail) <= MAX_LINE:
+            return head + b"\n" + indent.encode() + tail
+    return None
 
 
 def apply(data: bytes, fixes: Iterable[Fix]) -> bytes:

@@ -156,3 +156,16 @@ def test_continuation_lines_follow_a_renamed_call_in_kernel_style():
     rename = Fix("rename", "safe", (Edit(start, start + len("kmalloc_array"), "kcalloc"),))
     assert fix.apply(data, [rename]) == \
         b"\tp =\n\t\tkcalloc(n, /* why */\n\t\t\tsizeof(*p), GFP_KERNEL);\n\tq = f(p,\n\t      1);\n"
+
+
+def test_a_line_made_too_long_is_wrapped_after_an_argument():
+    head = b"\tp->descs = "
+    call = b"kmalloc(p->number_of_descriptors * sizeof(struct long_desc_name_xy), GFP_KERNEL);\n"
+    data = head + call
+    assert fix._width(data.rstrip()) == 100
+    start = len(head)
+    times = start + call.index(b" * ")
+    grow = Fix("grow", "safe", (Edit(start, start + len("kmalloc("), "kmalloc_array("), Edit(times, times + 3, ", ")))
+    assert fix.apply(data, [grow]) == (b"\tp->descs = kmalloc_array(p->number_of_descriptors, "
+                                       b"sizeof(struct long_desc_name_xy),\n"
+                                       b"\t\t\t\t GFP_KERNEL);\n")
