@@ -7,7 +7,7 @@ import difflib
 import os
 import stat
 import tempfile
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 from kalloclint.config import Settings
@@ -109,18 +109,15 @@ def _wrapped(data: bytes, edits: list[Edit]) -> list[Edit]:
 
 def _broken(line: bytes) -> bytes | None:
     """`line` broken after the last argument comma that leaves both parts within MAX_LINE, or None."""
-    text = line.decode("utf-8", "replace")
-    for i in range(len(text) - 1, 0, -1):
-        if text[i - 1] != "," or text[i] != " ":
-            continue
-        head = text[:i].encode("utf-8")
+    commas = [i for i in _code(line) if line[i] == ord(",") and line[i + 1:i + 2] == b" "]
+    for i in reversed(commas):
+        head, tail = line[:i + 1], line[i + 2:]
         opened = _open_parens(head)
         if not opened or _width(head) > MAX_LINE:
             continue
-        indent = _indent(_width(head[:opened[-1] + 1]))
-        tail = text[i + 1:].encode("utf-8")
-        if _width(indent.encode() + tail) <= MAX_LINE:
-            return head + b"\n" + indent.encode() + tail
+        indent = _indent(_width(head[:opened[-1] + 1])).encode()
+        if _width(indent + tail) <= MAX_LINE:
+            return head + b"\n" + indent + tail
     return None
 
 
@@ -175,9 +172,8 @@ def _edited(text: bytes, edits: list[Edit], base: int) -> bytes:
     return text
 
 
-def _open_parens(line: bytes) -> list[int]:
-    """Offsets of the parentheses still open at the end of a line (comments and strings skipped)."""
-    stack: list[int] = []
+def _code(line: bytes) -> Iterator[int]:
+    """Offsets of the bytes of a line that are code: not in a comment, string or character literal."""
     i, quote = 0, 0
     while i < len(line):
         ch = line[i]
@@ -187,19 +183,27 @@ def _open_parens(line: bytes) -> list[int]:
             elif ch == quote:
                 quote = 0
         elif line.startswith(b"//", i):
-            break
+            return
         elif line.startswith(b"/*", i):
             close = line.find(b"*/", i + 2)
             if close < 0:
-                break
+                return
             i = close + 1
         elif ch in b"\"'":
             quote = ch
-        elif ch == ord("("):
-            stack.append(i)
-        elif ch == ord(")") and stack:
-            stack.pop()
+        else:
+            yield i
         i += 1
+
+
+def _open_parens(line: bytes) -> list[int]:
+    """Offsets of the parentheses still open at the end of a line."""
+    stack: list[int] = []
+    for i in _code(line):
+        if line[i] == ord("("):
+            stack.append(i)
+        elif line[i] == ord(")") and stack:
+            stack.pop()
     return stack
 
 

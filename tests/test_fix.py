@@ -169,3 +169,7 @@ def test_a_line_made_too_long_is_wrapped_after_an_argument():
     assert fix.apply(data, [grow]) == (b"\tp->descs = kmalloc_array(p->number_of_descriptors, "
                                        b"sizeof(struct long_desc_name_xy),\n"
                                        b"\t\t\t\t GFP_KERNEL);\n")
+
+
+def test_a_line_is_not_broken_inside_a_comment_or_string():
+    assert fix._broken(b'\tx = f(a, "b, c"); /* ' + b"y" * 80 + b", z */") is None
