@@ -171,7 +171,7 @@ def _operation(ctx, function: Function, call: Call, params: tuple[str, ...]):
         flags = " ".join(arg.text.split())
         if gfp.may_sleep(value):
             return code, f"{call.name}({flags})", arg, None, None, True, None
-        return code, f"{call.name}({flags})", arg, None, None, False, flags
+        return code, f"{call.name}({flags})", arg, None, None, False, flags if gfp.nonblocking_only(value) else None
     candidates = call.args if allocator is None else call.args[allocator.gfp:allocator.gfp + 1] \
         if allocator.gfp is not None else ()
     for arg in candidates:

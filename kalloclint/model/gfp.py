@@ -23,6 +23,7 @@ class GfpAlgebra:
     all_bits: int
     base: frozenset[str]
     sleeping: int
+    nonblocking: int
     dma: int
     conflicts: tuple[tuple[str, str], ...]
     requires: tuple[tuple[str, str], ...]
@@ -48,6 +49,7 @@ class GfpAlgebra:
                 raise ValueError(f"[gfp.sets] {', '.join(sorted(pending))}: unknown or circular names "
                                  f"{', '.join(unknown) or '(circular)'}")
         sleeping = names.get(table.get("sleeping_bit", ""), 0)
+        nonblocking = names.get(table.get("nonblocking_bit", ""), 0)
         dma = 0
         for name in table.get("dma_bits", []):
             dma |= names.get(name, 0)
@@ -56,7 +58,8 @@ class GfpAlgebra:
         for a, b in pairs + requires:
             if a not in names or b not in names:
                 raise ValueError(f"[gfp] conflicts/requires name unknown flags: {a}, {b}")
-        return cls(names, (1 << len(bits)) - 1, frozenset(table.get("base", [])), sleeping, dma, pairs, requires)
+        return cls(names, (1 << len(bits)) - 1, frozenset(table.get("base", [])), sleeping, nonblocking, dma, pairs,
+                   requires)
 
     def bit(self, name: str) -> int:
         return self.names.get(name, 0)
@@ -116,6 +119,10 @@ class GfpAlgebra:
             if self.names[name] == value.mask:
                 return name
         return self.describe(value)
+
+    def nonblocking_only(self, value: GfpValue) -> bool:
+        """GFP_ATOMIC / GFP_NOWAIT-like: wakes kswapd, never reclaims directly."""
+        return bool(value.mask & self.nonblocking) and not value.mask & self.sleeping
 
     def may_sleep(self, value: GfpValue) -> bool:
         return bool(value.mask & self.sleeping)
