@@ -76,35 +76,51 @@ MAX_LINE = 100  # the kernel's line length (checkpatch)
 
 
 def all_edits(data: bytes, fixes: Iterable[Fix]) -> list[Edit]:
-    """The edits that apply `fixes` (chosen not to overlap): their own, widened, the re-indentation of
-    continuation lines aligned to an opening parenthesis that the fixes moved, and a line the fixes made
-    too long wrapped."""
-    edits = [e for f in fixes for e in widened_edits(data, f)]
-    return _wrapped(data, edits + _realigned(data, edits))
-
-
-def _wrapped(data: bytes, edits: list[Edit]) -> list[Edit]:
-    """Replace the edits of a line that they make longer than MAX_LINE (and that was not) by one edit of
-    the whole line, broken after an argument's comma and continued under the character after its `(`."""
-    rows: dict[int, list[Edit]] = {}
-    for e in edits:
-        if b"\n" not in data[e.start:e.end] and "\n" not in e.text:
-            rows.setdefault(data.rfind(b"\n", 0, e.start) + 1, []).append(e)
-    out = list(edits)
-    for row_start, on_row in rows.items():
-        row_end = data.find(b"\n", row_start)
-        row_end = len(data) if row_end < 0 else row_end
-        line = data[row_start:row_end]
-        if any(e.start < row_start or e.end > row_end for e in on_row) or _width(line) > MAX_LINE \
-                or _open_parens(line):
-            continue
-        new = _edited(line, on_row, row_start)
-        if _width(new) <= MAX_LINE:
-            continue
-        broken = _broken(new)
-        if broken is not None:
-            out = [e for e in out if e not in on_row] + [Edit(row_start, row_end, broken.decode("utf-8"))]
+    """The edits that apply `fixes` (chosen not to overlap), in kernel style: the lines they change are
+    rewritten whole when a line has grown past MAX_LINE (broken after an argument, continued under its
+    parenthesis), and the continuation lines aligned to a parenthesis that moved are re-indented."""
+    edits = sorted((e for f in fixes for e in widened_edits(data, f)), key=lambda e: e.start)
+    out: list[Edit] = []
+    for first, last, group in _line_groups(data, edits):
+        out.extend(_styled(data, first, last, group, edits))
     return out
+
+
+def _line_groups(data: bytes, edits: list[Edit]) -> list[tuple[int, int, list[Edit]]]:
+    """Edits grouped by the lines they touch: (start of the first line, end of the last line, edits)."""
+    groups: list[tuple[int, int, list[Edit]]] = []
+    for e in edits:
+        first = data.rfind(b"\n", 0, e.start) + 1
+        last = data.find(b"\n", max(e.end - 1, e.start) if e.end > e.start and data[e.end - 1:e.end] == b"\n"
+                         else e.end)
+        last = len(data) if last < 0 else last
+        if groups and first <= groups[-1][1]:
+            g_first, g_last, group = groups[-1]
+            groups[-1] = (g_first, max(g_last, last), group + [e])
+        else:
+            groups.append((first, last, [e]))
+    return groups
+
+
+def _styled(data: bytes, first: int, last: int, group: list[Edit], edits: list[Edit]) -> list[Edit]:
+    region = data[first:last]
+    new = _edited(region, group, first)
+    longest = max((_width(line) for line in region.split(b"\n")), default=0)
+    lines = new.split(b"\n")
+    for i, line in enumerate(lines):
+        if _width(line[:max(_code(line), default=-1) + 1]) > MAX_LINE >= longest:  # trailing comments may
+            lines[i] = _broken(line) or line
+    wrapped = b"\n".join(lines)
+    moved = []
+    old_open, new_open = _open_parens(region), _open_parens(wrapped)
+    if old_open and len(old_open) == len(new_open):
+        old_col = _width(region[region.rfind(b"\n", 0, old_open[-1]) + 1:old_open[-1] + 1])
+        new_col = _width(wrapped[wrapped.rfind(b"\n", 0, new_open[-1]) + 1:new_open[-1] + 1])
+        if old_col != new_col:
+            moved = _continuations(data, last + 1, old_col, new_col, edits)
+    if wrapped == new:
+        return group + moved
+    return [Edit(first, last, wrapped.decode("utf-8", "replace"))] + moved
 
 
 def _broken(line: bytes) -> bytes | None:
@@ -142,30 +158,6 @@ def _indent(width: int) -> str:
     return "\t" * (width // 8) + " " * (width % 8)
 
 
-def _realigned(data: bytes, edits: list[Edit]) -> list[Edit]:
-    """Kernel style aligns a call's continuation lines under the character after its `(`: when an edit on
-    the call's first line moves that parenthesis (a renamed allocator), move its continuation lines too."""
-    out: list[Edit] = []
-    one_line = [e for e in edits if b"\n" not in data[e.start:e.end] and "\n" not in e.text]
-    for row_start in sorted({data.rfind(b"\n", 0, e.start) + 1 for e in one_line}):
-        row_end = data.find(b"\n", row_start)
-        if row_end < 0:
-            continue
-        on_row = [e for e in one_line if row_start <= e.start <= row_end]
-        if any(e.start < row_start or e.end > row_end for e in edits if row_start <= e.end and e.start <= row_end
-               and e not in on_row):
-            continue
-        for paren in _open_parens(data[row_start:row_end]):
-            at = row_start + paren + 1
-            if any(e.start < at < e.end for e in on_row):
-                continue
-            new_prefix = _edited(data[row_start:at], [e for e in on_row if e.end <= at], row_start)
-            old_col, new_col = _width(data[row_start:at]), _width(new_prefix)
-            if old_col != new_col:
-                out.extend(_continuations(data, row_end + 1, old_col, new_col, edits))
-    return out
-
-
 def _edited(text: bytes, edits: list[Edit], base: int) -> bytes:
     for e in sorted(edits, key=lambda e: e.start, reverse=True):
         text = text[:e.start - base] + e.text.encode("utf-8") + text[e.end - base:]
@@ -173,7 +165,7 @@ def _edited(text: bytes, edits: list[Edit], base: int) -> bytes:
 
 
 def _code(line: bytes) -> Iterator[int]:
-    """Offsets of the bytes of a line that are code: not in a comment, string or character literal."""
+    """Offsets of the bytes of some lines that are code: not in a comment, string or character literal."""
     i, quote = 0, 0
     while i < len(line):
         ch = line[i]
@@ -183,7 +175,10 @@ def _code(line: bytes) -> Iterator[int]:
             elif ch == quote:
                 quote = 0
         elif line.startswith(b"//", i):
-            return
+            end = line.find(b"\n", i)
+            if end < 0:
+                return
+            i = end
         elif line.startswith(b"/*", i):
             close = line.find(b"*/", i + 2)
             if close < 0:
@@ -197,7 +192,7 @@ def _code(line: bytes) -> Iterator[int]:
 
 
 def _open_parens(line: bytes) -> list[int]:
-    """Offsets of the parentheses still open at the end of a line."""
+    """Offsets of the parentheses still open at the end of some lines."""
     stack: list[int] = []
     for i in _code(line):
         if line[i] == ord("("):

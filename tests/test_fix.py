@@ -173,3 +173,17 @@ def test_a_line_made_too_long_is_wrapped_after_an_argument():
 
 def test_a_line_is_not_broken_inside_a_comment_or_string():
     assert fix._broken(b'\tx = f(a, "b, c"); /* ' + b"y" * 80 + b", z */") is None
+
+
+def test_a_size_rewritten_across_lines_is_wrapped_and_its_call_realigned():
+    data = (b"\tring->slots = krealloc(ring->slots, slot_count(ring) *\n"
+            b"\t\t\t       sizeof(struct ring_slot_descriptor),\n"
+            b"\t\t\t       GFP_KERNEL);\n")
+    start = data.index(b"krealloc")
+    size = data.index(b"slot_count")
+    rewrite = Fix("array", "safe", (Edit(start, data.index(b"(", start), "krealloc_array"),
+                                    Edit(size, data.index(b"),\n\t\t\t       GFP") + 1,
+                                         "slot_count(ring), sizeof(struct ring_slot_descriptor)")))
+    assert fix.apply(data, [rewrite]) == (b"\tring->slots = krealloc_array(ring->slots, slot_count(ring),\n"
+                                          b"\t\t\t\t     sizeof(struct ring_slot_descriptor),\n"
+                                          b"\t\t\t\t     GFP_KERNEL);\n")
