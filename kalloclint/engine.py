@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from kalloclint.analysis.context import FileContext
 from kalloclint.analysis.summary import FileSummary, build_summary
 from kalloclint.analysis.wholetree import Tree
+from kalloclint.budget import RULE_SECONDS, OverBudget, time_budget
 from kalloclint.cache import Cache
 from kalloclint.analysis.scope import Headers
 from kalloclint.analysis.sizing import Sizing
@@ -220,7 +221,10 @@ def _analyse(source: SourceFile, job: _Job) -> tuple[_FileResult, list[str]]:
     summary = None
     if job.summarise:
         try:
-            summary = build_summary(ctx)
+            with time_budget():
+                summary = build_summary(ctx)
+        except OverBudget:
+            diagnostics.append(Diagnostic(path, f"summary for the whole-tree rules gave up after {RULE_SECONDS:.0f} s"))
         except RecursionError:
             diagnostics.append(Diagnostic(path, "nested too deeply to summarise for the whole-tree rules"))
         except Exception as exc:  # an internal error must not stop the run
@@ -337,7 +341,11 @@ def _check_file(ctx: FileContext, checks: list[Check], diagnostics: list[Diagnos
     found: list[Finding] = []
     for check in checks:
         try:
-            found.extend(check.run(ctx))
+            with time_budget():
+                found.extend(check.run(ctx))
+        except OverBudget:
+            diagnostics.append(Diagnostic(facts.path, f"{check.code} gave up on this file after "
+                                                      f"{RULE_SECONDS:.0f} s; its findings here are missing"))
         except Exception as exc:  # one broken rule must not hide the others
             diagnostics.append(_internal_error(f"{facts.path} ({check.code})", exc))
     return found

@@ -78,3 +78,14 @@ def test_fuzzed_fixtures_never_raise(seed, cuts):
     for check in all_checks():
         list(check.run(ctx))
     build_summary(ctx)
+
+
+def test_a_rule_that_runs_too_long_is_stopped():
+    import pytest
+
+    from kalloclint.budget import OverBudget, time_budget
+
+    with pytest.raises(OverBudget):
+        with time_budget(0.2):
+            while True:
+                pass

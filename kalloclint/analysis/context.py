@@ -10,6 +10,7 @@ from kalloclint.analysis.consts import is_constant
 from kalloclint.analysis.cfg import Cfg, build_cfg
 from kalloclint.analysis.gfpflow import UNKNOWN, GfpFlow, analyse_gfp
 from kalloclint.analysis.lifetimes import FileLifetimes
+from kalloclint.budget import OverBudget
 from kalloclint.analysis.locks import LockEffect, LockFlow, analyse_locks, lock_effect
 from kalloclint.analysis.roles import Role, file_roles
 from kalloclint.analysis.fold import CInt, Folder, Unknown
@@ -65,6 +66,7 @@ class FileContext:
     sizing: Sizing | None = None
     _folder: Folder | None = None
     _lifetimes: FileLifetimes | None = None
+    _lifetimes_failed: bool = False
 
     def __post_init__(self) -> None:
         self._globals = {d.name: d for d in self.facts.globals}
@@ -217,8 +219,14 @@ class FileContext:
     # -- lifetimes: allocation families through locals, fields and wrappers --------------------------
 
     def lifetimes(self) -> FileLifetimes:
+        if self._lifetimes_failed:
+            raise OverBudget()  # it ran out of time once for this file: the next rule would too
         if self._lifetimes is None:
-            self._lifetimes = FileLifetimes(self)
+            try:
+                self._lifetimes = FileLifetimes(self)
+            except OverBudget:
+                self._lifetimes_failed = True
+                raise
         return self._lifetimes
 
     def families_at(self, function: Function, call: Call) -> frozenset | None:

@@ -351,11 +351,16 @@ class FileLifetimes:
         """The fields and the functions of the file whose values the analysed functions read."""
         fields: set[FieldKey] = set()
         wrappers: set[str] = set()
+        seen: set[int] = set()  # a group shared by many atoms is walked once (megaraid_sas: minutes otherwise)
         for flow in self.flows.values():
             groups = list(flow.at_free.values()) + [atoms for _, atoms, _ in flow.stores] + [flow.returns]
             while groups:
-                for atom in groups.pop():
-                    if isinstance(atom, Narrowed):
+                group = groups.pop()
+                if id(group) in seen:
+                    continue
+                seen.add(id(group))
+                for atom in group:
+                    if isinstance(atom, Narrowed) and id(atom.inner) not in seen:
                         groups.append(atom.inner)
                     if isinstance(atom, Entry):
                         field = flow.fields.get(atom.key)
