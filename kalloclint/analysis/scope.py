@@ -101,6 +101,10 @@ class Scope:
                 return facts.defines[name], name in facts.redefined
         return None
 
+    def is_function_macro(self, name: str) -> bool:
+        """Is `name` a function-like macro in the file or its headers?"""
+        return any(name in facts.function_macros for facts in self.files())
+
     def function_define(self, name: str) -> tuple[tuple[str, ...], str] | None:
         for facts in self.files():
             if name in facts.function_defines:

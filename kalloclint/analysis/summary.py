@@ -104,6 +104,17 @@ def build_summary(ctx) -> FileSummary:
     gfp = model.gfp
     api = model.interesting | model.contexts.sleepers | model.contexts.noreturn
     functions = []
+    macro_names: dict[str, bool] = {}
+
+    def is_macro(name: str) -> bool:
+        """A function-like macro of the file or its headers (`#define mt76_rr(dev, ...)`) is not a call to
+        a function of that name defined elsewhere."""
+        if name not in macro_names:
+            folder = ctx.folder
+            macro_names[name] = name in facts.function_macros or (
+                folder is not None and folder.scope.is_function_macro(name))
+        return macro_names[name]
+
     for function in facts.functions:
         params = tuple(p.name for p in function.params)
         held_of = ctx.lock_flow(function).held
@@ -126,7 +137,8 @@ def build_summary(ctx) -> FileSummary:
                 elif flags is not None:
                     atomic_gfp.append(AtomicGfp(flags, arg.span, facts.index.locate(arg.span), reason is not None,
                                                 sleepable))
-            if call.name not in api and "(" not in call.name and "->" not in call.name and "." not in call.name:
+            if call.name not in api and "(" not in call.name and "->" not in call.name and "." not in call.name \
+                    and not is_macro(call.name):
                 sites.append(Site(call.name, call.span, location, site_args(call, params, gfp),
                                   _reason(ctx, reason), sleepable, after_release))
         gfp_params = tuple(i for i in range(len(params)) if _is_gfp_param(function, i))

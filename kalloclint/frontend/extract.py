@@ -407,7 +407,7 @@ def extract(source: SourceFile, model: Model) -> FileFacts:
         defines=defines, enum_constants=enum_constants, rewrites=rewrites,
         file_calls=_file_calls(f, tree.root_node), bindings=tuple(bindings),
         enum_values=enum_values, enums={k: tuple(v) for k, v in enums.items()},
-        function_defines=function_defines, redefined=frozenset(redefined), typedefs=typedefs,
+        function_defines=function_defines, function_macros=frozenset(f.text(n) for n in caps.get("fdefine", [])), redefined=frozenset(redefined), typedefs=typedefs,
         includes=includes,
         suppressions=tuple(suppressions), error_count=len(errors), warnings=source.warnings,
     )

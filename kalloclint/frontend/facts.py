@@ -241,6 +241,7 @@ class FileFacts:
     enum_values: dict[str, str] = field(default_factory=dict)  # implicit values as "(PREVIOUS) + 1"
     enums: dict[str, tuple[str, ...]] = field(default_factory=dict)  # enum tag -> its constants
     function_defines: dict[str, tuple[tuple[str, ...], str]] = field(default_factory=dict)
+    function_macros: frozenset[str] = frozenset()  # every `#define NAME(...)`, variadic ones too
     redefined: frozenset[str] = frozenset()  # macros or enum constants given two different values
     typedefs: dict[str, Typedef] = field(default_factory=dict)
     includes: tuple[Include, ...] = ()
