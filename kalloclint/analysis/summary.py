@@ -6,6 +6,7 @@ handler roles and suppressions, each with the positions the findings and call ch
 
 from __future__ import annotations
 
+import re
 from typing import NamedTuple
 
 from kalloclint.analysis.gfpflow import UNKNOWN, analyse_gfp, bool_test
@@ -43,6 +44,8 @@ class Site(NamedTuple):
     atomic: Reason | None  # the call runs in atomic context, and why
     sleepable: bool  # a mutex or semaphore is held here, and no atomic region
     after_release: bool  # runs after the function released a lock its caller holds
+    guard: tuple[int, bool] | None = None  # runs only when bool parameter [0] is [1] (`if (wait) ...`)
+    param_dependent: bool = False  # runs only under another test of a parameter (`if (flags & ASYNC)`)
 
 
 class Op(NamedTuple):
@@ -119,9 +122,11 @@ def build_summary(ctx) -> FileSummary:
         params = tuple(p.name for p in function.params)
         held_of = ctx.lock_flow(function).held
         sites, ops, atomic_gfp = [], [], []
+        guards = _parameter_guards(ctx.cfg(function), params)
         for call in function.calls:
             if call.in_error or not call.name:
                 continue
+            guard, param_dependent = guards.get(call.span.start, (None, False))
             reason = ctx.atomic_reason(function, call)
             held = held_of(call)
             sleepable = reason is None and any(h.kind in ("mutex", "sem") for h in held)
@@ -130,7 +135,10 @@ def build_summary(ctx) -> FileSummary:
             op = _operation(ctx, function, call, params)
             if op is not None:
                 code, text, arg, param, when, sleeping, flags = op
-                if sleeping or param is not None or when is not None:
+                if param_dependent and sleeping and when is None:
+                    pass  # sleeps only under a test of the caller's arguments that is not a plain bool
+                elif sleeping or param is not None or when is not None:
+                    when = when if when is not None or not sleeping else guard
                     ops.append(Op(code, text, call.span, location, arg.span if arg else None,
                                   facts.index.locate(arg.span) if arg else None, reason is not None, after_release,
                                   param, when))
@@ -140,7 +148,7 @@ def build_summary(ctx) -> FileSummary:
             if call.name not in api and "(" not in call.name and "->" not in call.name and "." not in call.name \
                     and not is_macro(call.name):
                 sites.append(Site(call.name, call.span, location, site_args(call, params, gfp),
-                                  _reason(ctx, reason), sleepable, after_release))
+                                  _reason(ctx, reason), sleepable, after_release, guard, param_dependent))
         gfp_params = tuple(i for i in range(len(params)) if _is_gfp_param(function, i))
         functions.append(FunctionSummary(function.name, facts.path, function.static,
                                          facts.index.locate(function.name_span), params, gfp_params, tuple(sites),
@@ -154,6 +162,27 @@ def build_summary(ctx) -> FileSummary:
                 place = Place(role.path, line, col)
             roles.append((name, RoleInfo(role.context, role.how, place, role.no_thread)))
     return FileSummary(facts.path, tuple(functions), tuple(roles), facts.suppressions)
+
+
+def _parameter_guards(cfg, params: tuple[str, ...]) -> dict[int, tuple[tuple[int, bool] | None, bool]]:
+    """For each call nested under tests of the function's parameters: the plain bool test it depends on
+    (`if (wait)`, `if (!atomic)`), and whether some other test of a parameter guards it."""
+    out: dict[int, tuple[tuple[int, bool] | None, bool]] = {}
+    names = set(params)
+    for node in cfg.nodes:
+        guard, dependent = None, False
+        for key, outcome in node.under:
+            plain = key[1:] if key.startswith("!") else key
+            if plain in names and (plain == key or key.startswith("!")):
+                guard = (params.index(plain), outcome if plain == key else not outcome)
+            elif any(re.search(rf"\b{re.escape(n)}\b(?!->|\.|\[)", key) for n in names):
+                dependent = True  # a flag or count the caller passes, not data reached through a pointer
+        if guard is None and not dependent:
+            continue
+        for event in node.events:
+            if event.kind == "call":
+                out[event.call.span.start] = (guard, dependent)
+    return out
 
 
 def _reason(ctx, reason) -> Reason | None:

@@ -125,12 +125,14 @@ class Tree:
         facts = self.sleep[id(f)]
         before = (facts.always is not None, len(facts.gfp_param), len(facts.bool_param))
         for site in f.sites:
-            if site.atomic is not None or site.after_release:
+            if site.atomic is not None or site.after_release or site.param_dependent:
                 continue  # calls in atomic regions are reported where they are, not propagated
             effect = self.call_effect(site, f)
             if effect is None:
                 continue
             kind, key, chain = effect
+            if kind == "always" and site.guard is not None:
+                kind, key = "bool", site.guard  # the call happens only for one value of a bool parameter
             if kind == "always" and facts.always is None:
                 facts.always = chain
             elif kind == "gfp":
