@@ -195,12 +195,14 @@ def analyse_locks(cfg: Cfg, contexts: Contexts, effects: dict[str, LockEffect] |
         return transfer.edge(state, node.cond, polarity, node_calls[node.id])
 
     state_in = solve_forward(cfg, frozenset(), through, along, frozenset.union)
+    must_in = _must_states(cfg, through, along)
     before: dict[int, State] = {}
     released: set[tuple[str, str]] = set()
     for node in cfg.nodes:
         state = state_in[node.id]
         if state is None:
             continue
+        must = must_in[node.id] or frozenset()
         for event in node.events:
             if event.kind == "call":
                 before[event.call.span.start] = before.get(event.call.span.start, frozenset()) | state
@@ -208,20 +210,22 @@ def analyse_locks(cfg: Cfg, contexts: Contexts, effects: dict[str, LockEffect] |
                 if op is not None and op.op == "release" and op.kind in ATOMIC_KINDS:
                     lock = lock_key(event.call.args[op.arg].text) if op.arg is not None and op.arg < len(
                         event.call.args) else ""
-                    if not any(h.kind == op.kind and h.lock == lock for h in state if h.kind != RELEASED):
+                    # not held on every path here: on some path it is the caller's lock being dropped
+                    if not any(h.kind == op.kind and h.lock == lock for h in must if h.kind != RELEASED):
                         released.add((op.kind, lock))
             state = transfer.event(state, event, node.under)
+            must = transfer.event(must, event, node.under)
+    exit_must = must_in[cfg.exit]
     return LockFlow(before, state_in[cfg.exit] or frozenset(), frozenset(released),
-                    _must_exit(cfg, through, along) if state_in[cfg.exit] else frozenset())
+                    frozenset((h.kind, h.lock) for h in exit_must) if exit_must else frozenset())
 
 
-def _must_exit(cfg: Cfg, through, along) -> frozenset[tuple[str, str]]:
-    """The (kind, lock) pairs held on every path into the exit node: the same transfer, joined by
-    intersection (what a lock wrapper leaves held, whichever way it returns)."""
+def _must_states(cfg: Cfg, through, along) -> list[State | None]:
+    """What is held on every path into each node: the same transfer, joined by intersection (what a lock
+    wrapper leaves held whichever way it returns; whether a release drops a lock the caller holds)."""
 
     def meet(a: State, b: State) -> State:
         other = {(h.kind, h.lock) for h in b}
         return frozenset(h for h in a if (h.kind, h.lock) in other)
 
-    state_in = solve_forward(cfg, frozenset(), through, along, meet)
-    return frozenset((h.kind, h.lock) for h in (state_in[cfg.exit] or ()))
+    return solve_forward(cfg, frozenset(), through, along, meet)
