@@ -6,15 +6,17 @@ from dataclasses import dataclass
 
 from kalloclint.analysis.cfg import Cfg, Node
 from kalloclint.analysis.dataflow import solve_forward
-from kalloclint.analysis.pointers import (address_taken, decide, edge_possible, fact_of, is_weak, key_of,
-                                          loop_variables, tested_facts, under, unwrap, with_fact)
-from kalloclint.frontend.facts import Call
+from kalloclint.analysis.pointers import (address_taken, decide, edge_possible, fact_after, guards, is_weak,
+                                          key_of, learned, loop_variables, merge_entries, tested_facts, under, unwrap,
+                                          with_fact)
+from kalloclint.frontend.facts import Call, Expr
 from kalloclint.model import Model
 from kalloclint.source import Span
 
-# (place key, start of the free call, what the path knows about locals since then: a free under
-# `if (err)` does not reach code under `if (!err)`, nor a loop test `while (state != 0)` after `state = 0`)
-State = frozenset
+# ((place key, start of the free call, what its path knows about locals), what the current path knows):
+# a free under `if (err)` does not reach code under `if (!err)`, nor a loop test `while (state != 0)`
+# after `state = 0`
+State = tuple[frozenset, frozenset]
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,8 +31,10 @@ class FreedUse:
 
 
 class _Freed:
-    def __init__(self, model: Model):
+    def __init__(self, model: Model, constant):
         self.model = model
+        self.api = model.lifetimes
+        self.constant = constant
         self.frees: dict[int, Call] = {}  # by start
         self.uses: dict[tuple[int, str], FreedUse] | None = None
 
@@ -39,10 +43,11 @@ class _Freed:
             state = _forget(state, name)
         for event in node.events:
             if event.kind == "deref":
-                self.use(state, "deref", event.deref.base, event.deref.span)
+                self.use(state, "deref", event.deref.base, event.deref.span,
+                         node.cond if event.deref.conditional else None)
             elif event.kind == "store":
-                target = key_of(event.store.target)
-                state = _learn(_forget(state, target), target, fact_of(event.store.value, self.model.lifetimes))
+                target, value = key_of(event.store.target), event.store.value
+                state = _learn(_forget(state, target), target, lambda f: fact_after(value, target, f, self.api))
             elif event.kind == "call":
                 state = self.call(node, event.call, state)
         return state
@@ -55,7 +60,8 @@ class _Freed:
             if key is not None and not is_weak(key):
                 self.use(state, "free", key, call.span)
                 self.frees[call.span.start] = call
-                return _forget(state, key) | {(key, call.span.start, tested_facts(node.under))}
+                entries, path = _forget(state, key)
+                return entries | {(key, call.span.start, path | tested_facts(node.under))}, path
             return state
         fill, copy = model.fills.get(call.name), model.copies.get(call.name)
         positions = (fill.ptr,) if fill else (copy.dst, copy.src) if copy else ()
@@ -66,52 +72,69 @@ class _Freed:
         modelled = call.name in model.interesting
         for arg in call.args:
             taken = address_taken(arg)
-            if taken is not None or call.name in model.lifetimes.reassigns:
+            if taken is not None or call.name in self.api.reassigns:
                 state = _forget(state, taken or key_of(arg))
             elif not modelled and unwrap(arg).kind in ("ident", "opaque"):
                 base = key_of(arg)
-                if base is not None:
-                    state = frozenset(e for e in state if not under(e[0], base))  # the callee may reassign them
+                if base is not None:  # the callee may reassign what is reached through it
+                    state = frozenset(e for e in state[0] if not under(e[0], base)), state[1]
         if call.target is not None and call.use in ("assign", "init"):
             target = key_of(call.target)
-            error = "nonzero" if call.name in model.lifetimes.error_codes else None
-            state = _learn(_forget(state, target), target, error)
+            error = "nonzero" if call.name in self.api.error_codes else None
+            state = _learn(_forget(state, target), target, lambda f: error)
         return state
 
-    def use(self, state: State, kind: str, key: str, span: Span) -> None:
+    def use(self, state: State, kind: str, key: str, span: Span, cond: Expr | None = None) -> None:
+        """Record a use of `key` if it was freed; `cond` is the condition the use sits in, when only some
+        outcomes of its other parts evaluate it (`!err && p->x`)."""
         if self.uses is None:
             return
-        first = min((start for k, start, _ in state if k == key), default=None)
+        tests = guards(cond, span) if cond is not None else []
+        first = min((start for k, start, facts in state[0] if k == key and all(
+            decide(test, facts, self.api, self.constant) in (None, need) for test, need in tests)), default=None)
         if first is not None and (span.start, kind) not in self.uses:
             self.uses[(span.start, kind)] = FreedUse(kind, span, key, self.frees[first])
 
     def along(self, node: Node, polarity: bool | None, state: State) -> State | None:
-        """An edge that the path of a free cannot take leaves that free out."""
+        """An edge the path of a free cannot take leaves that free out; what the edge shows is learnt."""
         if not edge_possible(node, polarity):
             return None
-        if polarity is None or node.cond is None or not state:
+        if polarity is None or node.cond is None:
             return state
-        api = self.model.lifetimes
-        return frozenset(e for e in state if decide(node.cond, e[2], api) in (None, polarity))
+        api, constant = self.api, self.constant
+        entries = frozenset(e for e in state[0] if decide(node.cond, e[2], api, constant) in (None, polarity))
+        fact = learned(node.cond, polarity, api)
+        if fact is None:
+            return entries, state[1]
+        return _learn((entries, state[1]), fact[0], lambda f: fact[1])
 
 
 def _forget(state: State, key: str | None) -> State:
-    if key is None or not state:
+    entries, path = state
+    if key is None or not entries:
         return state
-    return frozenset(e for e in state if e[0] != key and not under(e[0], key))
+    return frozenset(e for e in entries if e[0] != key and not under(e[0], key)), path
 
 
-def _learn(state: State, name: str | None, fact: str | None) -> State:
-    if not state or name is None:
+def _learn(state: State, name: str | None, fact) -> State:
+    """A store or a test of a local: the current path and every freed entry learn its new value,
+    `fact(what they knew)`."""
+    entries, path = state
+    if name is None:
         return state
-    return frozenset((k, s, with_fact(facts, name, fact)) for k, s, facts in state)
+    return (frozenset((k, s, with_fact(facts, name, fact(facts))) for k, s, facts in entries),
+            with_fact(path, name, fact(path)))
 
 
-def freed_uses(cfg: Cfg, model: Model) -> list[FreedUse]:
+def _join(a: State, b: State) -> State:
+    return merge_entries(a[0], b[0]), a[1] & b[1]
+
+
+def freed_uses(cfg: Cfg, model: Model, constant=None) -> list[FreedUse]:
     """Dereferences and frees of places that were freed on some path before, with no store between: the
-    first of each kind after each free."""
-    freed = _Freed(model)
-    state_in = solve_forward(cfg, frozenset(), freed.node, freed.along, frozenset.union)
+    first of each kind after each free. `constant(name)` is the value of a macro or enum constant."""
+    freed = _Freed(model, constant)
+    state_in = solve_forward(cfg, (frozenset(), frozenset()), freed.node, freed.along, _join)
     freed.uses = {}
     for node in cfg.nodes:
         if state_in[node.id] is not None:

@@ -11,10 +11,11 @@ from typing import TYPE_CHECKING
 from kalloclint.analysis.caches import CacheLeak, cache_leaks
 from kalloclint.analysis.cfg import Node
 from kalloclint.analysis.dataflow import solve_forward
+from kalloclint.analysis.fold import CInt
 from kalloclint.analysis.freed import FreedUse, freed_uses
-from kalloclint.analysis.nullness import UncheckedUse, unchecked_uses
-from kalloclint.analysis.pointers import (address_taken, base_ident, edge_possible, is_null, is_weak, key_of,
-                                          loop_variables, place_expr, under, unwrap)
+from kalloclint.analysis.nullness import UncheckedUse, test_aliases, unchecked_uses
+from kalloclint.analysis.pointers import (address_taken, assigned, base_ident, edge_possible, is_null, is_weak,
+                                          key_of, loop_variables, place_expr, under, unwrap)
 from kalloclint.analysis.stmts import walk
 from kalloclint.frontend.facts import Call, Expr, Function
 from kalloclint.source import Span
@@ -173,7 +174,7 @@ class _Families:
         return _UNKNOWN
 
     def value(self, expr: Expr, state: State) -> Atoms:
-        e = unwrap(expr)
+        e = unwrap(assigned(expr))
         if is_null(e):
             return _NULL
         if e.kind == "conditional" and len(e.children) == 3:
@@ -346,6 +347,7 @@ class FileLifetimes:
         self._freed: dict[tuple[int, int], frozenset] = {}
         self._calls: dict[int, tuple[Function, Call]] | None = None
         self._destroyers: dict[str, frozenset[str]] | None = None
+        self._constants: dict[str, int | None] = {}
 
     def _needs(self) -> tuple[set[FieldKey], set[str]]:
         """The fields and the functions of the file whose values the analysed functions read."""
@@ -468,7 +470,7 @@ class FileLifetimes:
         """Dereferences and second frees of memory freed before on some path of the function."""
         if not any(c.name in self.ctx.model.frees for c in function.calls):
             return []
-        return freed_uses(self.ctx.cfg(function), self.ctx.model)
+        return freed_uses(self.ctx.cfg(function), self.ctx.model, self.constant)
 
     def unchecked_uses(self, function: Function) -> list[UncheckedUse]:
         """Allocation results used before a NULL check on some path (`__GFP_NOFAIL` ones cannot be NULL)."""
@@ -478,7 +480,16 @@ class FileLifetimes:
         if not allocations or not (function.derefs or any(c.name in self.ctx.model.fills or c.name in
                                                           self.ctx.model.copies for c in function.calls)):
             return []
-        return unchecked_uses(self.ctx.cfg(function), self.ctx.model, allocations)
+        return unchecked_uses(self.ctx.cfg(function), self.ctx.model, allocations, self.constant,
+                              test_aliases(function))
+
+    def constant(self, name: str) -> int | None:
+        """The value of a macro or enum constant of the file (`#define DESCS_AREAS 1`), for path conditions."""
+        if name not in self._constants:
+            value = self.ctx.fold(Expr("ident", name, Span(0, 0))) if self.ctx.is_constant(
+                Expr("ident", name, Span(0, 0))) else None
+            self._constants[name] = value.value if isinstance(value, CInt) else None
+        return self._constants[name]
 
     def cache_leaks(self, function: Function) -> list[CacheLeak]:
         """Slab caches the function creates and still holds when it returns an error value."""

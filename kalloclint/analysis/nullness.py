@@ -6,15 +6,18 @@ from dataclasses import dataclass
 
 from kalloclint.analysis.cfg import Cfg, Node
 from kalloclint.analysis.dataflow import solve_forward
-from kalloclint.analysis.pointers import (NOT_TESTED, address_taken, decide, edge_possible, fact_of, key_of,
-                                          loop_variables, nonnull_when, under, with_fact)
-from kalloclint.frontend.facts import Call, Expr
+from kalloclint.analysis.pointers import (NOT_TESTED, address_taken, assigned, decide, edge_possible, fact_after,
+                                          key_of, learned, loop_variables, merge_entries, nonnull_when, tested_facts,
+                                          under, with_fact)
+from kalloclint.frontend.facts import Call, Expr, Function
 from kalloclint.model import Model
 from kalloclint.source import Span
 
 # (place key, start of the allocating call, what the path knows about locals since: after `if (!p)
-# ret = -ENOMEM;`, the edge of `if (ret) goto out;` where ret is zero is not one where p is NULL)
+# ret = -ENOMEM;`, the edge of `if (ret) goto out;` where ret is zero is not one where p is NULL);
+# PATH, an entry of its own, is what the current path knows, which an allocation starts from
 State = frozenset
+PATH = ("", -1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,8 +30,11 @@ class UncheckedUse:
 
 
 class _Nullness:
-    def __init__(self, model: Model, allocations: dict[int, Call]):
+    def __init__(self, model: Model, allocations: dict[int, Call], constant=None,
+                 aliases: dict[str, Expr] | None = None):
         self.model = model
+        self.constant = constant
+        self.aliases = aliases or {}  # locals set once to a test: `bool ok = (p != NULL);`
         self.api = model.lifetimes
         self.allocations = allocations  # the calls whose results are followed, by start
         self.uses: dict[int, UncheckedUse] | None = None  # allocation start -> first unchecked use
@@ -37,18 +43,19 @@ class _Nullness:
         for name in loop_variables(node):
             state = _forget(state, name)
         for event in node.events:
-            if event.kind == "deref" and not event.deref.conditional:
+            if event.kind == "deref" and not event.deref.conditional and not event.deref.address:
                 self.use(state, event.deref.base, event.deref.span)
             elif event.kind == "store":
                 store = event.store
-                target, source = key_of(store.target), key_of(store.value)
+                target, source = key_of(store.target), key_of(assigned(store.value))
                 copied = {(target, s, e) for k, s, e in state if k == source} if target is not None else set()
-                state = _learn(_forget(state, target) | copied, target, fact_of(store.value, self.api))
+                state = _learn(_forget(state, target) | copied, target,
+                               lambda f: fact_after(store.value, target, f, self.api))
             elif event.kind == "call":
-                state = self.call(event.call, state)
+                state = self.call(node, event.call, state)
         return state
 
-    def call(self, call: Call, state: State) -> State:
+    def call(self, node: Node, call: Call, state: State) -> State:
         model = self.model
         fill, copy = model.fills.get(call.name), model.copies.get(call.name)
         for position in (fill.ptr,) if fill else (copy.dst, copy.src) if copy else ():
@@ -63,9 +70,11 @@ class _Nullness:
                 state = _forget(state, taken or key_of(arg))
         if call.target is not None and call.use in ("assign", "init"):
             key = key_of(call.target)
-            state = _learn(_forget(state, key), key, "nonzero" if call.name in self.api.error_codes else None)
+            error = "nonzero" if call.name in self.api.error_codes else None
+            state = _learn(_forget(state, key), key, lambda f: error)
             if key is not None and call.span.start in self.allocations:
-                state = state | {(key, call.span.start, frozenset())}
+                known = next((facts for k, s, facts in state if (k, s) == PATH), frozenset())
+                state = state | {(key, call.span.start, known | tested_facts(node.under))}
         return state
 
     def use(self, state: State, key: str, span: Span) -> None:
@@ -80,24 +89,32 @@ class _Nullness:
         """The state on the edge where `cond` has `outcome`: a place shown non-NULL there is checked,
         and so is every other place holding the same allocation."""
         done = set()
+        alias = learned(cond, outcome, self.api)
+        test = self.aliases.get(alias[0]) if alias is not None else None
         for key in {k for k, _, _ in state}:
             shows = nonnull_when(cond, key, self.api)
             if shows is not NOT_TESTED and (shows is None or shows == outcome):
                 done |= {s for k, s, _ in state if k == key}
-        return frozenset(e for e in state if e[1] not in done and decide(cond, e[2], self.api) in (None, outcome))
+            elif test is not None and nonnull_when(test, key, self.api) is (alias[1] != "0"):
+                done |= {s for k, s, _ in state if k == key}
+        return frozenset(e for e in state if e[1] not in done
+                         and decide(cond, e[2], self.api, self.constant) in (None, outcome))
 
     def along(self, node: Node, polarity: bool | None, state: State) -> State | None:
         if not edge_possible(node, polarity):
             return None
         if polarity is None or node.cond is None or not state:
             return state
-        return self.checked(state, node.cond, polarity)
+        state = self.checked(state, node.cond, polarity)
+        fact = learned(node.cond, polarity, self.api)
+        return _learn(state, fact[0], lambda f: fact[1]) if fact is not None else state
 
 
-def _learn(state: State, name: str | None, fact: str | None) -> State:
+def _learn(state: State, name: str | None, fact) -> State:
+    """A store or a test of a local: every entry learns its new value, `fact(what it knew)`."""
     if not state or name is None:
         return state
-    return frozenset((k, s, with_fact(facts, name, fact)) for k, s, facts in state)
+    return frozenset((k, s, with_fact(facts, name, fact(facts))) for k, s, facts in state)
 
 
 def _forget(state: State, key: str | None) -> State:
@@ -106,15 +123,34 @@ def _forget(state: State, key: str | None) -> State:
     return frozenset(e for e in state if e[0] != key and not under(e[0], key))
 
 
-def unchecked_uses(cfg: Cfg, model: Model, allocations: dict[int, Call]) -> list[UncheckedUse]:
+def unchecked_uses(cfg: Cfg, model: Model, allocations: dict[int, Call], constant=None,
+                   aliases: dict[str, Expr] | None = None) -> list[UncheckedUse]:
     """For each allocation (by call start) whose result may be NULL, its first use on a path where it
-    was not checked: a dereference, or a memset/memcpy of it."""
+    was not checked: a dereference, or a memset/memcpy of it. `aliases` are locals set once to a value
+    that may be a test (`bool ok = p != NULL;`), `constant(name)` the value of a macro."""
     if not allocations:
         return []
-    nullness = _Nullness(model, allocations)
-    state_in = solve_forward(cfg, frozenset(), nullness.node, nullness.along, frozenset.union)
+    nullness = _Nullness(model, allocations, constant, aliases)
+    state_in = solve_forward(cfg, frozenset({(*PATH, frozenset())}), nullness.node, nullness.along, merge_entries)
     nullness.uses = {}
     for node in cfg.nodes:
         if state_in[node.id] is not None:
             nullness.node(node, state_in[node.id])
     return sorted(nullness.uses.values(), key=lambda u: u.span.start)
+
+
+def test_aliases(function: Function) -> dict[str, Expr]:
+    """Locals assigned exactly once, to an expression (`bool success = (dpp != NULL);`)."""
+    counts: dict[str, int] = {}
+    values: dict[str, Expr] = {}
+    for store in function.stores:
+        target = key_of(store.target)
+        if target is not None:
+            counts[target] = counts.get(target, 0) + 1
+            values[target] = store.value
+    for call in function.calls:
+        target = key_of(call.target) if call.target is not None else None
+        if target is not None:
+            counts[target] = counts.get(target, 0) + 1
+    return {name: value for name, value in values.items()
+            if counts[name] == 1 and name.isidentifier() and value.kind != "other"}

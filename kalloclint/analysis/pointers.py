@@ -110,7 +110,7 @@ def nonnull_when(cond: Expr, key: str, api: Lifetimes):
             return False if key_of(e.children[0]) == key else NOT_TESTED
         return nonnull_when(e.children[0], key, api)
     if e.kind == "binary" and len(e.children) == 2:
-        a, b = (_assigned(c) for c in e.children)
+        a, b = (assigned(c) for c in e.children)
         if e.op in ("==", "!=", "<", ">"):
             if key_of(a) == key and is_null(b) or key_of(b) == key and is_null(a):
                 if e.op == "==":
@@ -130,8 +130,8 @@ def nonnull_when(cond: Expr, key: str, api: Lifetimes):
     return NOT_TESTED
 
 
-def _assigned(e: Expr) -> Expr:
-    """`(p = kmalloc(...))` in a comparison is a test of p."""
+def assigned(e: Expr) -> Expr:
+    """`(p = kmalloc(...))` in a comparison is a test of p; `q = (p = ...)` stores what p holds."""
     inner = unwrap(e)
     return inner.children[0] if inner.kind == "assign" and inner.children else e
 
@@ -195,12 +195,32 @@ def fact_of(value: Expr, api: Lifetimes) -> str | None:
     return None
 
 
+def fact_after(value: Expr, name: str, facts: Facts, api: Lifetimes) -> str | None:
+    """What a store of `value` leaves in `name`, given what was known: `i++` steps a known counter."""
+    if value.kind == "other":
+        text = norm(value.text)
+        if text in (name + "++", "++" + name, name + "--", "--" + name):
+            old = dict(facts).get(name)
+            if old is None or old == "nonzero":
+                return None
+            return str(int(old) + (1 if "++" in text else -1))
+        return None
+    return fact_of(value, api)
+
+
 def with_fact(facts: Facts, name: str | None, fact: str | None) -> Facts:
     """The facts after a store to the place `name` (facts about places reached through it are dropped)."""
     if name is None or is_weak(name):
         return facts
-    kept = frozenset(f for f in facts if f[0] != name and not under(f[0], name))
+    kept = frozenset(f for f in facts if f[0] != name and not under(f[0], name) and not _mentions(f[0], name))
     return kept | {(name, fact)} if fact is not None else kept
+
+
+def _mentions(condition: str, name: str) -> bool:
+    """A fact about a whole condition (`flags&EVENT`) depends on every place it names."""
+    if _PLACE.fullmatch(condition):
+        return False
+    return re.search(r"(?<![\w>.])" + re.escape(name) + r"(?![\w])", condition) is not None
 
 
 def tested_facts(tests) -> Facts:
@@ -209,37 +229,43 @@ def tested_facts(tests) -> Facts:
     for text, outcome in tests:
         while text.startswith("!"):
             text, outcome = text[1:], not outcome
-        if text.isidentifier():
-            out.add((text, "nonzero" if outcome else "0"))
+        out.add((text, "nonzero" if outcome else "0"))
     return frozenset(out)
 
 
-def decide(cond: Expr, facts: Facts, api: Lifetimes) -> bool | None:
-    """The outcome of a condition given what the path knows, or None when it cannot be told."""
+def decide(cond: Expr, facts: Facts, api: Lifetimes, constant=None) -> bool | None:
+    """The outcome of a condition given what the path knows, or None when it cannot be told.
+    `constant(name)` gives the value of a macro or enum constant, when known."""
     if not facts:
         return None
-    value = _value(cond, dict(facts), api)
+    value = _value(cond, dict(facts), api, constant)
     if value is None:
         return None
     return value != 0
 
 
-def _value(expr: Expr, facts: dict[str, str], api: Lifetimes):
+def _value(expr: Expr, facts: dict[str, str], api: Lifetimes, constant=None):
     """An int, "nonzero", or None (unknown)."""
     e = unwrap(expr)
     if e.kind == "number":
         return _integer(e.text)
+    if e.kind in ("binary", "call", "field", "subscript"):
+        fact = facts.get(norm(e.text))  # a whole condition tested before (`flags & EVENT`)
+        if fact is not None:
+            return fact if fact == "nonzero" else int(fact)
     if e.kind in ("ident", "field"):
         fact = facts.get(key_of(e) or "")
+        if fact is None and e.kind == "ident" and constant is not None:
+            return constant(e.text)
         return fact if fact == "nonzero" else (int(fact) if fact is not None else None)
     if e.kind == "call" and e.op in api.transparent and e.children:
-        return _value(e.children[0], facts, api)
+        return _value(e.children[0], facts, api, constant)
     if e.kind == "unary" and e.op == "!" and e.children:
-        inner = _value(e.children[0], facts, api)
+        inner = _value(e.children[0], facts, api, constant)
         return None if inner is None else int(inner != "nonzero" and inner == 0)
     if e.kind != "binary" or len(e.children) != 2:
         return None
-    a, b = (_value(c, facts, api) for c in e.children)
+    a, b = (_value(c, facts, api, constant) for c in e.children)
     truth = [None if v is None else (v == "nonzero" or v != 0) for v in (a, b)]
     if e.op == "&&":
         return 0 if False in truth else (1 if truth == [True, True] else None)
@@ -259,8 +285,73 @@ def _value(expr: Expr, facts: dict[str, str], api: Lifetimes):
 
 
 def _integer(text: str) -> int | None:
-    text = text.strip().rstrip("uUlL")
+    text = text.strip()
+    if text in ("true", "false"):
+        return int(text == "true")
+    text = text.rstrip("uUlL")
     try:
         return int(text, 0)
     except ValueError:
         return None
+
+
+def learned(cond: Expr, polarity: bool, api: Lifetimes) -> tuple[str, str] | None:
+    """What taking an edge of a simple condition teaches about a local: `if (!err)` false means err is
+    nonzero, `if (state == 2)` true means state is 2."""
+    e = unwrap(cond)
+    while e.kind == "call" and e.op in api.transparent and e.children:
+        e = unwrap(e.children[0])
+    if e.kind == "unary" and e.op == "!" and e.children:
+        return learned(e.children[0], not polarity, api)
+    key = key_of(e) if e.kind in ("ident", "field") else None
+    if key is not None:
+        return key, "nonzero" if polarity else "0"
+    if e.kind == "binary" and e.op in ("==", "!=") and len(e.children) == 2:
+        a, b = (unwrap(c) for c in e.children)
+        if b.kind != "number":
+            a, b = b, a
+        key, value = key_of(a) if a.kind in ("ident", "field") else None, _integer(b.text)
+        if key is not None and value is not None and b.kind == "number":
+            if (e.op == "==") == polarity:
+                return key, str(value)
+            return (key, "nonzero") if value == 0 else None
+    text = condition_text(e, api)  # any other condition without side effects: the same test again
+    return (text, "nonzero" if polarity else "0") if text is not None else None
+
+
+def condition_text(cond: Expr, api: Lifetimes) -> str | None:
+    """The text of a condition that gives the same answer each time it is tested (no assignments, and no
+    calls but the model's pure tests), so that a later test of it can be decided; else None."""
+    for node in cond.walk():
+        if node.kind in ("assign", "opaque", "other") or (node.kind == "unary" and node.op in ("++", "--")) \
+                or (node.kind == "call" and node.op not in api.pure and node.op not in api.transparent):
+            return None
+    return norm(cond.text)
+
+
+def guards(cond: Expr, span) -> list[tuple[Expr, bool]]:
+    """The parts of a condition that decide whether the part at `span` is evaluated, with the value they
+    must have: `p && p->x` evaluates `p->x` only where `p` is true."""
+    out: list[tuple[Expr, bool]] = []
+    e = cond
+    while True:
+        inner = next((c for c in e.children if c.span.start <= span.start and span.end <= c.span.end), None)
+        if inner is None:
+            return out
+        if e.kind == "binary" and e.op in ("&&", "||") and len(e.children) == 2 and inner is e.children[1]:
+            out.append((e.children[0], e.op == "&&"))
+        elif e.kind == "conditional" and len(e.children) == 3 and inner is not e.children[0]:
+            out.append((e.children[0], inner is e.children[1]))
+        e = inner
+
+
+def merge_entries(a: frozenset, b: frozenset) -> frozenset:
+    """Join two sets of (place, site, facts) entries: one entry per place and site, knowing what both
+    paths know, so that the state stays as small as the places and sites it tracks."""
+    if not a or not b or a == b:
+        return a or b
+    known: dict[tuple[str, int], Facts] = {}
+    for key, site, facts in a | b:
+        seen = known.get((key, site))
+        known[(key, site)] = facts if seen is None else seen & facts
+    return frozenset((key, site, facts) for (key, site), facts in known.items())

@@ -200,8 +200,8 @@ class _File:
             cond = node.child_by_field_name("condition")
             then = node.child_by_field_name("consequence")
             alt = node.child_by_field_name("alternative")
-            if alt is not None and alt.type == "else_clause":
-                alt = alt.named_children[0] if alt.named_children else None
+            if alt is not None and alt.type == "else_clause":  # `else /* comment */ stmt;`: the statement
+                alt = next((c for c in alt.named_children if c.type != "comment"), None)
             return Stmt("if", span, (self.stmt(then, locals_),) if then is not None else (),
                         self.cond(cond), self.stmt(alt, locals_) if alt is not None else None,
                         macro=self.loop_macros.get(node.start_byte, ""))
@@ -533,7 +533,7 @@ _UNWRAP = ("parenthesized_expression", "cast_expression")
 _STORE_TARGETS = ("identifier", "field_expression", "subscript_expression", "pointer_expression")
 _SIMPLE_VALUES = ("identifier", "field_expression", "subscript_expression", "pointer_expression", "null",
                   "number_literal", "cast_expression", "parenthesized_expression", "conditional_expression",
-                  "call_expression", "true", "false", "unary_expression")
+                  "call_expression", "true", "false", "unary_expression", "assignment_expression")
 _STATEMENT_LEVEL = ("expression_statement", "declaration", "if_statement", "while_statement", "for_statement",
                     "do_statement", "switch_statement", "return_statement", "case_statement",
                     "compound_statement", "function_definition", "translation_unit", "init_declarator")
@@ -571,6 +571,8 @@ def _store(f: _File, node: ts.Node) -> Store | None:
         return None
     if plain and value.type in _SIMPLE_VALUES:
         return Store(f.expr(target, [40]), f.expr(value, [60]), f.span(node))
+    if node.type == "update_expression":  # `i++`: kept as text, a counter's next value may be known
+        return Store(f.expr(target, [40]), Expr("other", f.text(node), f.span(node)), f.span(node))
     return Store(f.expr(target, [40]), Expr("other", "", f.span(value)), f.span(node))  # not a pointer's value
 
 
@@ -597,8 +599,23 @@ def _derefs(f: _File, bases: list[ts.Node], calls: list[Call], errors, error_sta
         access = base.parent
         conditional = _evaluation(f, access)
         if conditional is not None:
-            out.append(Deref(key, f.span(access), conditional))
+            out.append(Deref(key, f.span(access), conditional, _address_only(access)))
     return tuple(out)
+
+
+def _address_only(access: ts.Node) -> bool:
+    """`&p->a.b` whose address is stored or returned rather than passed to a call."""
+    node = access
+    while node.parent is not None and node.parent.type == "field_expression":
+        node = node.parent
+    parent = node.parent
+    if parent is None or parent.type != "pointer_expression" or parent.child_by_field_name("operator") is None \
+            or parent.child_by_field_name("operator").type != "&":
+        return False
+    outer = parent.parent
+    while outer is not None and outer.type in ("parenthesized_expression", "cast_expression"):
+        outer = outer.parent
+    return outer is not None and outer.type in ("return_statement", "assignment_expression", "init_declarator")
 
 
 def _evaluation(f: _File, node: ts.Node) -> bool | None:

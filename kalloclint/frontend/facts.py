@@ -136,11 +136,13 @@ class Store:
 class Deref:
     """A dereference `p->x`, `*p` or `p[i]` of a pointer the function allocates or frees: `base` is the
     pointer's text without white space or casts, `span` the whole access; `conditional` when it is
-    evaluated only after another part of its expression (right of `&&` / `||`, a branch of `?:`)."""
+    evaluated only after another part of its expression (right of `&&` / `||`, a branch of `?:`);
+    `address` when it only computes an address that is stored or returned (`return &p->base;`)."""
 
     base: str
     span: Span
     conditional: bool = False
+    address: bool = False  # `&p->x` kept or returned, not handed to a call: computes an address only
 
 
 @dataclass(slots=True)

@@ -73,6 +73,7 @@ class Lifetimes:
     asserts: frozenset[str] = frozenset()  # calls that do not return when their argument is true
     error_pointers: frozenset[str] = frozenset()  # calls that make an error value, not memory
     error_codes: frozenset[str] = frozenset()  # calls that return a negative errno (PTR_ERR)
+    pure: frozenset[str] = frozenset()  # tests that give the same answer again while nothing is stored
     reassigns: frozenset[str] = frozenset()  # macros that assign to their arguments (swap)
     drvdata_set: dict[str, int] = field(default_factory=dict)  # setter -> position of the stored pointer
     drvdata_get: frozenset[str] = frozenset()
@@ -328,7 +329,7 @@ def _check_families(allocators: dict, frees: dict, families: dict, origins: dict
 
 
 _LIFETIME_LISTS = ("unevaluated", "null_tests", "transparent", "asserts", "error_pointers", "error_codes",
-                   "reassigns", "drvdata_get")
+                   "reassigns", "drvdata_get", "pure")
 
 
 def _lifetimes(table: dict) -> Lifetimes:
