@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from kalloclint.analysis.cfg import Cfg, Node
 from kalloclint.analysis.dataflow import solve_forward
 from kalloclint.analysis.pointers import (address_taken, decide, edge_possible, fact_after, guards, is_weak,
-                                          key_of, learned, loop_variables, merge_entries, tested_facts, under, unwrap,
-                                          with_fact)
+                                          key_of, learned, loop_variables, macro_outputs, merge_entries,
+                                          tested_facts, under, unwrap, with_fact)
 from kalloclint.frontend.facts import Call, Expr
 from kalloclint.model import Model
 from kalloclint.source import Span
@@ -46,8 +46,9 @@ class _Freed:
                 self.use(state, "deref", event.deref.base, event.deref.span,
                          node.cond if event.deref.conditional else None)
             elif event.kind == "store":
-                target, value = key_of(event.store.target), event.store.value
-                state = _learn(_forget(state, target), target, lambda f: fact_after(value, target, f, self.api))
+                target, value, api = key_of(event.store.target), event.store.value, self.api
+                state = _learn(_forget(state, target), target,
+                               lambda f: fact_after(value, target, f, api, self.constant))
             elif event.kind == "call":
                 state = self.call(node, event.call, state)
         return state
@@ -69,6 +70,8 @@ class _Freed:
             key = key_of(call.args[position]) if position < len(call.args) else None
             if key is not None:
                 self.use(state, "deref", key, call.span)
+        for name in macro_outputs(call.args):
+            state = _forget(state, name)
         modelled = call.name in model.interesting
         for arg in call.args:
             taken = address_taken(arg)

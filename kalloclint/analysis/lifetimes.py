@@ -13,9 +13,9 @@ from kalloclint.analysis.cfg import Node
 from kalloclint.analysis.dataflow import solve_forward
 from kalloclint.analysis.fold import CInt
 from kalloclint.analysis.freed import FreedUse, freed_uses
-from kalloclint.analysis.nullness import UncheckedUse, test_aliases, unchecked_uses
+from kalloclint.analysis.nullness import UncheckedUse, null_checkers, test_aliases, unchecked_uses
 from kalloclint.analysis.pointers import (address_taken, assigned, base_ident, edge_possible, is_null, is_weak,
-                                          key_of, loop_variables, place_expr, under, unwrap)
+                                          key_of, loop_variables, macro_outputs, place_expr, under, unwrap)
 from kalloclint.analysis.stmts import walk
 from kalloclint.frontend.facts import Call, Expr, Function
 from kalloclint.source import Span
@@ -142,6 +142,7 @@ class _Families:
         if effects is None:
             effects = self.effects[call.span.start] = []
             modelled = call.name in self.model.interesting or call.name in self.api.drvdata_set
+            effects.extend(("assign", name, None) for name in macro_outputs(call.args))
             for arg in call.args:
                 taken = address_taken(arg)
                 if taken is not None:
@@ -229,6 +230,12 @@ class _Families:
         return "<drvdata>", ctype.base
 
 
+def _restores(field: FieldKey, atoms: Atoms, flow: FunctionFlow) -> bool:
+    """`old = f->buf; f->buf = kfib; ... f->buf = old;`: the field gets back what it held before, memory
+    the file did not allocate (other files store into the same struct)."""
+    return any(isinstance(a, Entry) and flow.fields.get(a.key) == field for a in atoms)
+
+
 def _read_places(function: Function, model) -> frozenset[str]:
     """The places whose value the flow reads: freed pointers, stored values, returned values, drvdata."""
     values: list[Expr] = [s.value for s in function.stores]
@@ -301,7 +308,8 @@ def function_flow(ctx: FileContext, function: Function, local_functions: frozens
             return state
         key, family, outcome = test
         narrowed = dict(state)
-        narrowed[key] = frozenset({Narrowed(state.get(key) or frozenset({Entry(key)}), family, outcome == polarity)})
+        held = state.get(key) or frozenset({Entry(key)})
+        narrowed[key] = frozenset({Narrowed(held, family, outcome == polarity)})
         return narrowed
 
     state_in = solve_forward(cfg, {}, families.node, along, join)
@@ -319,7 +327,9 @@ class FileLifetimes:
 
     def __init__(self, ctx: FileContext):
         self.ctx = ctx
-        functions = ctx.facts.functions
+        functions = parsed_functions(ctx.facts.functions)
+        self.functions = functions
+        self.parsed = frozenset(f.span.start for f in functions)
         local_functions = frozenset(f.name for f in functions)
         frees = ctx.model.frees
         self.flows: dict[int, FunctionFlow] = {}
@@ -348,6 +358,7 @@ class FileLifetimes:
         self._calls: dict[int, tuple[Function, Call]] | None = None
         self._destroyers: dict[str, frozenset[str]] | None = None
         self._constants: dict[str, int | None] = {}
+        self._checkers: dict[str, frozenset[int]] | None = None
 
     def _needs(self) -> tuple[set[FieldKey], set[str]]:
         """The fields and the functions of the file whose values the analysed functions read."""
@@ -379,7 +390,7 @@ class FileLifetimes:
             for flow in self.flows.values():
                 for key, atoms, _ in flow.stores:
                     old = self.fields.get(key, frozenset())
-                    new = old | self.resolve(atoms, flow)
+                    new = old | (_UNKNOWN if _restores(key, atoms, flow) else self.resolve(atoms, flow))
                     if new != old:
                         self.fields[key] = new
                         changed = True
@@ -468,20 +479,26 @@ class FileLifetimes:
 
     def freed_uses(self, function: Function) -> list[FreedUse]:
         """Dereferences and second frees of memory freed before on some path of the function."""
-        if not any(c.name in self.ctx.model.frees for c in function.calls):
+        model = self.ctx.model
+        if function.span.start not in self.parsed or not any(c.name in model.frees for c in function.calls):
             return []
-        return freed_uses(self.ctx.cfg(function), self.ctx.model, self.constant)
+        return freed_uses(self.ctx.cfg(function), model, self.constant)
 
     def unchecked_uses(self, function: Function) -> list[UncheckedUse]:
         """Allocation results used before a NULL check on some path (`__GFP_NOFAIL` ones cannot be NULL)."""
-        allocations = {c.span.start: c for c in function.calls if c.name in self.ctx.model.allocators
+        model = self.ctx.model
+        if function.span.start not in self.parsed:
+            return []
+        allocations = {c.span.start: c for c in function.calls if c.name in model.allocators
                        and c.target is not None and c.use in ("assign", "init") and not c.in_error
                        and self.may_fail(function, c)}
-        if not allocations or not (function.derefs or any(c.name in self.ctx.model.fills or c.name in
-                                                          self.ctx.model.copies for c in function.calls)):
+        used = function.derefs or any(c.name in model.fills or c.name in model.copies for c in function.calls)
+        if not allocations or not used:
             return []
-        return unchecked_uses(self.ctx.cfg(function), self.ctx.model, allocations, self.constant,
-                              test_aliases(function))
+        if self._checkers is None:
+            self._checkers = null_checkers(self.functions, model.lifetimes)
+        return unchecked_uses(self.ctx.cfg(function), model, allocations, self.constant, test_aliases(function),
+                              self._checkers)
 
     def constant(self, name: str) -> int | None:
         """The value of a macro or enum constant of the file (`#define DESCS_AREAS 1`), for path conditions."""
@@ -493,8 +510,9 @@ class FileLifetimes:
 
     def cache_leaks(self, function: Function) -> list[CacheLeak]:
         """Slab caches the function creates and still holds when it returns an error value."""
-        if not any(self.ctx.model.allocators.get(c.name) is not None and
-                   self.ctx.model.allocators[c.name].family == "slab_cache" for c in function.calls):
+        allocators = self.ctx.model.allocators
+        if function.span.start not in self.parsed or not any(
+                c.name in allocators and allocators[c.name].family == "slab_cache" for c in function.calls):
             return []
         return cache_leaks(self.ctx.cfg(function), self.ctx.model, frozenset(d.name for d in function.locals),
                            self.destroyers())
@@ -504,12 +522,13 @@ class FileLifetimes:
         (`err: foo_destroy_caches(); return -ENOMEM;`)."""
         if self._destroyers is None:
             model = self.ctx.model
-            functions = self.ctx.facts.functions
+            functions = self.functions
             names = {f.name for f in functions}
             out: dict[str, frozenset[str]] = {}
             for f in functions:
-                keys = {key_of(c.args[model.frees[c.name].ptr]) for c in f.calls if c.name in model.frees
-                        and "slab_cache" in model.frees[c.name].families and model.frees[c.name].ptr < len(c.args)}
+                frees = [(c, model.frees[c.name]) for c in f.calls if c.name in model.frees]
+                keys = {key_of(c.args[free.ptr]) for c, free in frees
+                        if "slab_cache" in free.families and free.ptr < len(c.args)}
                 out[f.name] = out.get(f.name, frozenset()) | {k for k in keys if k and f.decl(base_ident(k)) is None}
             callees = {f.name: {c.name for c in f.calls if c.name in names} for f in functions}
             for _ in range(len(out)):
@@ -551,6 +570,13 @@ def _last_name(key: str | None) -> str | None:
     if key is None:
         return None
     return re.split(r"->|\.", key.split("[", 1)[0])[-1]
+
+
+def parsed_functions(functions) -> list[Function]:
+    """The functions that parsed as one function each: a definition that contains others is a misparse
+    (an X-macro or a stray brace swallowed the rest of the file) and is left out."""
+    ordered = sorted(functions, key=lambda f: f.span.start)
+    return [f for i, f in enumerate(ordered) if i + 1 == len(ordered) or ordered[i + 1].span.start >= f.span.end]
 
 
 def origins_of(held: frozenset | None) -> list[Origin] | None:

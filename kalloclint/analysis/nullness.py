@@ -7,8 +7,9 @@ from dataclasses import dataclass
 from kalloclint.analysis.cfg import Cfg, Node
 from kalloclint.analysis.dataflow import solve_forward
 from kalloclint.analysis.pointers import (NOT_TESTED, address_taken, assigned, decide, edge_possible, fact_after,
-                                          key_of, learned, loop_variables, merge_entries, nonnull_when, tested_facts,
-                                          under, with_fact)
+                                          key_of, learned, loop_variables, macro_outputs, merge_entries,
+                                          nonnull_when, tested_facts, under, with_fact)
+from kalloclint.analysis.stmts import walk
 from kalloclint.frontend.facts import Call, Expr, Function
 from kalloclint.model import Model
 from kalloclint.source import Span
@@ -31,8 +32,9 @@ class UncheckedUse:
 
 class _Nullness:
     def __init__(self, model: Model, allocations: dict[int, Call], constant=None,
-                 aliases: dict[str, Expr] | None = None):
+                 aliases: dict[str, Expr] | None = None, checkers: dict[str, frozenset[int]] | None = None):
         self.model = model
+        self.checkers = checkers or {}  # functions of the file that test a parameter against NULL
         self.constant = constant
         self.aliases = aliases or {}  # locals set once to a test: `bool ok = (p != NULL);`
         self.api = model.lifetimes
@@ -50,7 +52,7 @@ class _Nullness:
                 target, source = key_of(store.target), key_of(assigned(store.value))
                 copied = {(target, s, e) for k, s, e in state if k == source} if target is not None else set()
                 state = _learn(_forget(state, target) | copied, target,
-                               lambda f: fact_after(store.value, target, f, self.api))
+                               lambda f: fact_after(store.value, target, f, self.api, self.constant))
             elif event.kind == "call":
                 state = self.call(node, event.call, state)
         return state
@@ -64,6 +66,12 @@ class _Nullness:
                 self.use(state, key, call.span)
         if call.name in self.api.asserts and call.args:
             state = self.checked(state, call.args[0], False)
+        for name in macro_outputs(call.args):
+            state = _forget(state, name)
+        for position in self.checkers.get(call.name, ()):
+            key = key_of(call.args[position]) if position < len(call.args) else None
+            sites = {s for k, s, _ in state if k == key}
+            state = frozenset(e for e in state if e[1] not in sites)  # the callee tests it and says so
         for arg in call.args:
             taken = address_taken(arg)
             if taken is not None or call.name in self.api.reassigns:
@@ -124,13 +132,15 @@ def _forget(state: State, key: str | None) -> State:
 
 
 def unchecked_uses(cfg: Cfg, model: Model, allocations: dict[int, Call], constant=None,
-                   aliases: dict[str, Expr] | None = None) -> list[UncheckedUse]:
+                   aliases: dict[str, Expr] | None = None,
+                   checkers: dict[str, frozenset[int]] | None = None) -> list[UncheckedUse]:
     """For each allocation (by call start) whose result may be NULL, its first use on a path where it
     was not checked: a dereference, or a memset/memcpy of it. `aliases` are locals set once to a value
-    that may be a test (`bool ok = p != NULL;`), `constant(name)` the value of a macro."""
+    that may be a test (`bool ok = p != NULL;`), `constant(name)` the value of a macro, `checkers` the
+    functions of the file that test some of their parameters against NULL (by position)."""
     if not allocations:
         return []
-    nullness = _Nullness(model, allocations, constant, aliases)
+    nullness = _Nullness(model, allocations, constant, aliases, checkers)
     state_in = solve_forward(cfg, frozenset({(*PATH, frozenset())}), nullness.node, nullness.along, merge_entries)
     nullness.uses = {}
     for node in cfg.nodes:
@@ -154,3 +164,23 @@ def test_aliases(function: Function) -> dict[str, Expr]:
             counts[target] = counts.get(target, 0) + 1
     return {name: value for name, value in values.items()
             if counts[name] == 1 and name.isidentifier() and value.kind != "other"}
+
+
+def null_checkers(functions, api) -> dict[str, frozenset[int]]:
+    """Functions that test a pointer parameter against NULL (`if (!ret) return -EINVAL;`): the caller of
+    one with an unchecked pointer gets its answer back."""
+    out: dict[str, frozenset[int]] = {}
+    for function in functions:
+        conds = [s.cond for s in walk(function.body) if s.kind in ("if", "while") and s.cond is not None]
+        tested = frozenset(i for i, p in enumerate(function.params) if p.pointer and any(
+            nonnull_when(c, p.name, api) is not NOT_TESTED for c in conds))
+        if tested:
+            out[function.name] = tested
+    for _ in range(3):  # and those that hand the parameter on to one (`return init_msg(ret, ...);`)
+        for function in functions:
+            params = {p.name: i for i, p in enumerate(function.params) if p.pointer}
+            handed = {params[a.text.strip()] for c in function.calls for i, a in enumerate(c.args)
+                      if i in out.get(c.name, ()) and a.text.strip() in params}
+            if handed - out.get(function.name, frozenset()):
+                out[function.name] = out.get(function.name, frozenset()) | handed
+    return out

@@ -29,7 +29,7 @@ def unwrap(expr: Expr) -> Expr:
 
 def key_of(expr: Expr | None) -> str | None:
     """The place a pointer expression names, as text without white space or casts: `p`, `priv->rx`,
-    `bufs[i]`; None for anything else (a call, arithmetic, `*p`)."""
+    `bufs[i]`, `*out`; None for anything else (a call, arithmetic)."""
     if expr is None:
         return None
     e = unwrap(expr)
@@ -41,6 +41,9 @@ def key_of(expr: Expr | None) -> str | None:
     if e.kind == "subscript" and len(e.children) == 2:
         base = key_of(e.children[0])
         return f"{base}[{norm(e.children[1].text)}]" if base is not None else None
+    if e.kind == "unary" and e.op == "*" and e.children:
+        base = key_of(e.children[0])
+        return f"*{base}" if base is not None and base.isidentifier() else None  # `*out`, an output parameter
     if e.kind == "opaque":
         text = norm(e.text)
         return text if _PLACE.fullmatch(text) and text not in ("NULL", "true", "false") else None
@@ -81,7 +84,9 @@ def is_weak(key: str) -> bool:
 
 
 def under(key: str, base: str) -> bool:
-    """`key` is reached through `base` (`priv->rx` through `priv`), so changing `base` changes it."""
+    """`key` is reached through `base` (`priv->rx` and `*priv` through `priv`), so changing `base` changes it."""
+    if key.startswith("*"):
+        return key[1:] == base or under(key[1:], base)
     return len(key) > len(base) and key.startswith(base) and key[len(base)] in "-.["
 
 
@@ -178,24 +183,29 @@ def loop_variables(node: Node) -> list[str]:
 Facts = frozenset  # of (local, "nonzero" or the decimal text of its value)
 
 
-def fact_of(value: Expr, api: Lifetimes) -> str | None:
-    """What a store tells about the local it sets: its constant value, or that it is nonzero (`-EIO`,
-    `PTR_ERR(x)`); None for anything else."""
+def fact_of(value: Expr, api: Lifetimes, constant=None) -> str | None:
+    """What a store tells about the local it sets: its constant value (a literal, or a macro or enum
+    constant by `constant(name)`), or that it is nonzero (`-EIO`, `PTR_ERR(x)`); None for anything else."""
     e = unwrap(value)
     if e.kind == "number":
         number = _integer(e.text)
         return str(number) if number is not None else None
     if e.kind == "ident" and e.text in ("true", "false"):
         return "1" if e.text == "true" else "0"
+    if e.kind == "ident" and constant is not None:
+        number = constant(e.text)
+        return str(number) if number is not None else None
     if e.kind == "unary" and e.op == "-" and e.children:
         inner = unwrap(e.children[0])
         return "nonzero" if inner.kind != "number" or _integer(inner.text) != 0 else "0"
     if e.kind == "call" and e.op in api.error_codes:
         return "nonzero"
+    if e.kind == "string" or (e.kind == "unary" and e.op == "&"):
+        return "nonzero"  # `why = "no memory";` and `p = &x;` are not NULL
     return None
 
 
-def fact_after(value: Expr, name: str, facts: Facts, api: Lifetimes) -> str | None:
+def fact_after(value: Expr, name: str, facts: Facts, api: Lifetimes, constant=None) -> str | None:
     """What a store of `value` leaves in `name`, given what was known: `i++` steps a known counter."""
     if value.kind == "other":
         text = norm(value.text)
@@ -205,7 +215,7 @@ def fact_after(value: Expr, name: str, facts: Facts, api: Lifetimes) -> str | No
                 return None
             return str(int(old) + (1 if "++" in text else -1))
         return None
-    return fact_of(value, api)
+    return fact_of(value, api, constant)
 
 
 def with_fact(facts: Facts, name: str | None, fact: str | None) -> Facts:
@@ -315,6 +325,12 @@ def learned(cond: Expr, polarity: bool, api: Lifetimes) -> tuple[str, str] | Non
             if (e.op == "==") == polarity:
                 return key, str(value)
             return (key, "nonzero") if value == 0 else None
+    if e.kind == "binary" and e.op in ("<", ">") and len(e.children) == 2 and polarity:
+        a, b = (unwrap(c) for c in e.children)
+        place, zero = (a, b) if b.kind == "number" else (b, a)
+        key = key_of(place) if place.kind in ("ident", "field") else None
+        if key is not None and zero.kind == "number" and _integer(zero.text) == 0:
+            return key, "nonzero"  # `ret < 0` (or `> 0`) holds only for a nonzero ret
     text = condition_text(e, api)  # any other condition without side effects: the same test again
     return (text, "nonzero" if polarity else "0") if text is not None else None
 
@@ -355,3 +371,12 @@ def merge_entries(a: frozenset, b: frozenset) -> frozenset:
         seen = known.get((key, site))
         known[(key, site)] = facts if seen is None else seen & facts
     return frozenset((key, site, facts) for (key, site), facts in known.items())
+
+
+def macro_outputs(args) -> list[str]:
+    """The plain variables given to a call that takes a type (`list_remove_head(&l, buf, struct
+    lpfc_dmabuf, list)`, `typeof(*buf)`): such a call is a macro, and macros may assign their arguments."""
+    if not any(re.match(r"(struct|union|enum)\b|(typeof|__typeof__)\s*\(", a.text.strip()) for a in args):
+        return []
+    return [a.text.strip() for a in args if a.text.strip().isidentifier()
+            and a.text.strip() not in ("struct", "union", "enum")]

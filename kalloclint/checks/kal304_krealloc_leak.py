@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from kalloclint.analysis.lifetimes import parsed_functions
 from kalloclint.analysis.pointers import key_of, unwrap
 from kalloclint.checks import Check
 
@@ -49,8 +50,11 @@ class KreallocLeak(Check):
 
     def run(self, ctx):
         nofail = ctx.model.gfp.bit("__GFP_NOFAIL")
+        parsed = {f.span.start for f in parsed_functions(ctx.facts.functions)}
         for site in ctx.alloc_sites():
             allocator, call, function = site.allocator, site.call, site.function
+            if function.span.start not in parsed:
+                continue
             old = site.arg(allocator.realloc)
             if old is None or call.target is None or call.use != "assign":
                 continue

@@ -45,7 +45,7 @@ class UseAfterFree(Check):
 
     def run(self, ctx):
         lifetimes = ctx.lifetimes()
-        for function in ctx.facts.functions:
+        for function in lifetimes.functions:
             for use in lifetimes.freed_uses(function):
                 line = ctx.line(use.free.span)
                 if use.kind == "free":

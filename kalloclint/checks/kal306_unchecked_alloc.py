@@ -46,7 +46,7 @@ class UncheckedAlloc(Check):
 
     def run(self, ctx):
         lifetimes = ctx.lifetimes()
-        for function in ctx.facts.functions:
+        for function in lifetimes.functions:
             for use in lifetimes.unchecked_uses(function):
                 call = use.allocation
                 yield ctx.finding(

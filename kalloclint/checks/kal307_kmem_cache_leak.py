@@ -73,6 +73,8 @@ class KmemCacheLeak(Check):
             "__exit" in f.annotations for f in ctx.facts.functions)
         for site in ctx.alloc_sites():
             call, function = site.call, site.function
+            if function.span.start not in lifetimes.parsed:
+                continue
             if site.allocator.family != "slab_cache" or call.target is None or call.use not in ("assign", "init"):
                 continue
             if not teardown or any("SLAB_PANIC" in a.text for a in call.args):
@@ -87,7 +89,7 @@ class KmemCacheLeak(Check):
                 self, call.span,
                 f"the slab cache {call.name}() creates into '{call.target.text}' is never given to "
                 f"kmem_cache_destroy() in this file: it outlives the module")
-        for function in ctx.facts.functions:
+        for function in lifetimes.functions:
             if not _is_init(ctx, function):
                 continue
             for leak in lifetimes.cache_leaks(function):

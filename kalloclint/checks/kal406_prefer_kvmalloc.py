@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from kalloclint.analysis.lifetimes import parsed_functions
 from kalloclint.analysis.pointers import key_of
 from kalloclint.analysis.stmts import is_null_test, single_statement, statement_call, walk
 from kalloclint.checks import Check
@@ -59,7 +60,7 @@ class PreferKvmalloc(Check):
 
     def run(self, ctx):
         allocators, frees = ctx.model.allocators, ctx.model.frees
-        for function in ctx.facts.functions:
+        for function in parsed_functions(ctx.facts.functions):
             for stmt in walk(function.body):
                 if stmt.kind != "if" or stmt.macro or not stmt.children:
                     continue

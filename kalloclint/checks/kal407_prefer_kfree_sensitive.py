@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from kalloclint.analysis.lifetimes import parsed_functions
 from kalloclint.analysis.pointers import key_of
 from kalloclint.analysis.stmts import statement_call, walk
 from kalloclint.checks import Check
@@ -50,7 +51,7 @@ class PreferKfreeSensitive(Check):
     def run(self, ctx):
         fills, frees = ctx.model.fills, ctx.model.frees
         sensitive = {name: f for name, f in frees.items() if f.sensitive}
-        for function in ctx.facts.functions:
+        for function in parsed_functions(ctx.facts.functions):
             for seq in _sequences(function.body):
                 for clear, release in zip(seq, seq[1:]):
                     fill_call = statement_call(function, clear, fills)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from kalloclint.analysis.lifetimes import parsed_functions
 from kalloclint.analysis.pointers import key_of
 from kalloclint.analysis.sizes import sizeof_type
 from kalloclint.analysis.stmts import ends_in_jump, is_null_test, sequence_of, statement_call
@@ -53,8 +54,11 @@ class PreferKmemdup(Check):
 
     def run(self, ctx):
         copies, allocators = ctx.model.copies, ctx.model.allocators
+        parsed = {f.span.start for f in parsed_functions(ctx.facts.functions)}
         for site in ctx.alloc_sites():
             allocator, call, function = site.allocator, site.call, site.function
+            if function.span.start not in parsed:
+                continue
             twin = allocators.get(allocator.dup) if allocator.dup else None
             if twin is None or call.target is None or call.stmt is None or allocator.size is None:
                 continue

@@ -533,7 +533,8 @@ _UNWRAP = ("parenthesized_expression", "cast_expression")
 _STORE_TARGETS = ("identifier", "field_expression", "subscript_expression", "pointer_expression")
 _SIMPLE_VALUES = ("identifier", "field_expression", "subscript_expression", "pointer_expression", "null",
                   "number_literal", "cast_expression", "parenthesized_expression", "conditional_expression",
-                  "call_expression", "true", "false", "unary_expression", "assignment_expression")
+                  "call_expression", "true", "false", "unary_expression", "assignment_expression",
+                  "string_literal", "concatenated_string")
 _STATEMENT_LEVEL = ("expression_statement", "declaration", "if_statement", "while_statement", "for_statement",
                     "do_statement", "switch_statement", "return_statement", "case_statement",
                     "compound_statement", "function_definition", "translation_unit", "init_declarator")
