@@ -309,7 +309,10 @@ def function_flow(ctx: FileContext, function: Function, local_functions: frozens
         key, family, outcome = test
         narrowed = dict(state)
         held = state.get(key) or frozenset({Entry(key)})
-        narrowed[key] = frozenset({Narrowed(held, family, outcome == polarity)})
+        # a second test of the same family replaces the first, so that loops do not nest them
+        inner = frozenset(x for a in held for x in (a.inner if isinstance(a, Narrowed) and a.family == family
+                                                   else (a,)))
+        narrowed[key] = frozenset({Narrowed(inner, family, outcome == polarity)})
         return narrowed
 
     state_in = solve_forward(cfg, {}, families.node, along, join)
@@ -353,7 +356,9 @@ class FileLifetimes:
         self.stored: frozenset[FieldKey] = frozenset(k for flow in self.flows.values() for k, _, _ in flow.stores)
         self.fields: dict[FieldKey, frozenset] = {}
         self.returns: dict[str, frozenset] = {}
+        self._resolved: dict[tuple[int, Atoms], frozenset] | None = None
         self._solve()
+        self._resolved = {}  # the tables are final: answers can be kept
         self._freed: dict[tuple[int, int], frozenset] = {}
         self._calls: dict[int, tuple[Function, Call]] | None = None
         self._destroyers: dict[str, frozenset[str]] | None = None
@@ -406,6 +411,14 @@ class FileLifetimes:
 
     def resolve(self, atoms: Atoms, flow: FunctionFlow) -> frozenset:
         """Atoms as Origins, NULL and UNKNOWN, with entries and calls of the file looked up."""
+        if self._resolved is not None:
+            key = (flow.function.span.start, atoms)
+            if key not in self._resolved:
+                self._resolved[key] = self._resolve(atoms, flow)
+            return self._resolved[key]
+        return self._resolve(atoms, flow)
+
+    def _resolve(self, atoms: Atoms, flow: FunctionFlow) -> frozenset:
         out: set = set()
         for atom in atoms:
             if isinstance(atom, Entry):
