@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from typing import NamedTuple
 
+from kalloclint.analysis.conditions import dominating_outcomes, plain
 from kalloclint.analysis.gfpflow import UNKNOWN, analyse_gfp, bool_test
 from kalloclint.analysis.stmts import walk
 from kalloclint.frontend.facts import Call, Expr, Function, Suppression
@@ -45,7 +46,8 @@ class Site(NamedTuple):
     sleepable: bool  # a mutex or semaphore is held here, and no atomic region
     after_release: bool  # runs after the function released a lock its caller holds
     guard: tuple[int, bool] | None = None  # runs only when bool parameter [0] is [1] (`if (wait) ...`)
-    param_dependent: bool = False  # runs only under another test of a parameter (`if (flags & ASYNC)`)
+    # runs only under another test of a parameter (`if (flags & ASYNC)`) or when a callback is absent
+    param_dependent: bool = False
 
 
 class Op(NamedTuple):
@@ -122,7 +124,7 @@ def build_summary(ctx) -> FileSummary:
         params = tuple(p.name for p in function.params)
         held_of = ctx.lock_flow(function).held
         sites, ops, atomic_gfp = [], [], []
-        guards = _parameter_guards(ctx.cfg(function), params)
+        guards = _parameter_guards(ctx.cfg(function), function, params)
         for call in function.calls:
             if call.in_error or not call.name:
                 continue
@@ -164,18 +166,25 @@ def build_summary(ctx) -> FileSummary:
     return FileSummary(facts.path, tuple(functions), tuple(roles), facts.suppressions)
 
 
-def _parameter_guards(cfg, params: tuple[str, ...]) -> dict[int, tuple[tuple[int, bool] | None, bool]]:
-    """For each call nested under tests of the function's parameters: the plain bool test it depends on
-    (`if (wait)`, `if (!atomic)`), and whether some other test of a parameter guards it."""
+def _parameter_guards(cfg, function: Function, params: tuple[str, ...]) \
+        -> dict[int, tuple[tuple[int, bool] | None, bool]]:
+    """For each call reached only through tests of the function's parameters: the plain bool test it
+    depends on (`if (wait)`, or `if (!wait) return;` before it), and whether something the caller does not
+    spell out decides it: another test of a parameter (`if (flags & ASYNC)`), or the absence of a callback
+    the function calls when it is present (`if (ops->request) return ops->request(...);` and then a
+    generic fallback, which runs only for drivers that do not provide one)."""
     out: dict[int, tuple[tuple[int, bool] | None, bool]] = {}
     names = set(params)
-    for node in cfg.nodes:
+    callbacks = {"".join(c.name.split()) for c in function.calls if "->" in c.name or "." in c.name}
+    for node, outcomes in zip(cfg.nodes, dominating_outcomes(cfg)):
         guard, dependent = None, False
-        for key, outcome in node.under:
-            plain = key[1:] if key.startswith("!") else key
-            if plain in names and (plain == key or key.startswith("!")):
-                guard = (params.index(plain), outcome if plain == key else not outcome)
-            elif any(re.search(rf"\b{re.escape(n)}\b(?!->|\.|\[)", key) for n in names):
+        for outcome in sorted(outcomes):
+            key, taken = plain(outcome)
+            if key in names:
+                guard = (params.index(key), taken)
+            elif key in callbacks and not taken:
+                dependent = True
+            elif any(re.search(rf"\b{re.escape(n)}\b(?!->|\.|\[)", outcome[0]) for n in names):
                 dependent = True  # a flag or count the caller passes, not data reached through a pointer
         if guard is None and not dependent:
             continue

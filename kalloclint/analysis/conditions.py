@@ -1,0 +1,50 @@
+"""Branch outcomes that hold on every path to a CFG node, early returns included.
+
+A node's structural nesting (`Node.under`) misses the common kernel shape
+`if (!wait) return 0; msleep(10);` where the sleep is reached only when `wait` is true, and
+`if (ops->request) return ops->request(...); fallback(...);` where the fallback runs only for drivers
+without the callback. Dominance over branch edges sees both."""
+
+from __future__ import annotations
+
+import re
+
+from kalloclint.analysis.cfg import Cfg, condition_key
+
+Outcome = tuple[str, bool]  # (condition key, the branch taken)
+_OPERAND = re.compile(r"[A-Za-z_]\w*(?:(?:->|\.)[A-Za-z_]\w*)*")
+
+
+def dominating_outcomes(cfg: Cfg) -> list[frozenset[Outcome]]:
+    """For each node, the branch outcomes taken on every path from the entry to it (a must-analysis:
+    intersection at joins). Unreachable nodes get the empty set."""
+    preds = cfg.preds()
+    keys = [condition_key(node.cond) for node in cfg.nodes]
+    state: list[frozenset[Outcome] | None] = [None] * len(cfg.nodes)  # None: not reached yet (top)
+    state[cfg.entry] = frozenset()
+    changed = True
+    while changed:
+        changed = False
+        for node in cfg.nodes:
+            if node.id == cfg.entry:
+                continue
+            met: frozenset[Outcome] | None = None
+            for pred, polarity in preds[node.id]:
+                incoming = state[pred]
+                if incoming is None:
+                    continue
+                if polarity is not None and keys[pred] is not None:
+                    incoming = incoming | {(keys[pred], polarity)}
+                met = incoming if met is None else met & incoming
+            if met is not None and met != state[node.id]:
+                state[node.id] = met
+                changed = True
+    return [s if s is not None else frozenset() for s in state]
+
+
+def plain(outcome: Outcome) -> Outcome:
+    """`(!x, True)` is `(x, False)`: one spelling per test of a name."""
+    key, taken = outcome
+    while key.startswith("!") and (key[1:].startswith("!") or _OPERAND.fullmatch(key[1:])):
+        key, taken = key[1:], not taken
+    return key, taken
