@@ -313,6 +313,10 @@ def _contains(ranges: list[tuple[int, int]], starts: list[int], offset: int) -> 
     return i >= 0 and ranges[i][0] <= offset < ranges[i][1]
 
 
+def _document_order(node: ts.Node) -> tuple[int, int, int]:
+    return node.start_byte, -node.end_byte, node.kind_id
+
+
 def extract(source: SourceFile, model: Model) -> FileFacts:
     """Facts for one file. The tree is dropped before returning."""
     original = source.data
@@ -320,7 +324,11 @@ def extract(source: SourceFile, model: Model) -> FileFacts:
     tree = ts.Parser(LANGUAGE).parse(parse_bytes)
     index = LineIndex.build(original)
     f = _File(original, index, model, rewrites)
-    caps = ts.QueryCursor(_QUERY).captures(tree.root_node)
+    # QueryCursor.captures does not return a capture's nodes in the same order from one call to the next
+    # (same tree, same process): put them in document order, outer nodes first, so that facts (and every
+    # "last definition wins" below) do not change from run to run.
+    caps = {name: sorted(nodes, key=_document_order)
+            for name, nodes in ts.QueryCursor(_QUERY).captures(tree.root_node).items()}
 
     errors: list[tuple[int, int]] = []
     for a, b in sorted((n.start_byte, n.end_byte) for n in caps.get("error", [])):
