@@ -184,6 +184,8 @@ def analyse_locks(cfg: Cfg, contexts: Contexts, effects: dict[str, LockEffect] |
     """Run the dataflow to a fixpoint: union at joins, so a lock held on any path counts. `effects` are
     the lock wrappers' summaries (calls to them act like the primitives they wrap)."""
     transfer = _Transfer(contexts, effects)
+    if not _touches_locks(cfg, transfer):
+        return LockFlow({}, frozenset())  # most functions: nothing is ever held, no need to solve
     node_calls = [[e.call for e in n.events if e.kind == "call"] for n in cfg.nodes]
 
     def through(node, state: State) -> State:
@@ -218,6 +220,20 @@ def analyse_locks(cfg: Cfg, contexts: Contexts, effects: dict[str, LockEffect] |
     exit_must = must_in[cfg.exit]
     return LockFlow(before, state_in[cfg.exit] or frozenset(), frozenset(released),
                     frozenset((h.kind, h.lock) for h in exit_must) if exit_must else frozenset())
+
+
+def _touches_locks(cfg: Cfg, transfer: _Transfer) -> bool:
+    """Whether any event can take or drop a lock (a trylock in a condition is a call of the node too);
+    without one, every state stays empty."""
+    locks, effects = transfer.locks, transfer.effects
+    for node in cfg.nodes:
+        for event in node.events:
+            if event.kind in ("acquire", "release"):
+                return True
+            if event.kind == "call" and (event.call.name in locks or event.call.name in effects
+                                         or guard_of(event.call) is not None):
+                return True
+    return False
 
 
 def _must_states(cfg: Cfg, through, along) -> list[State | None]:
