@@ -105,17 +105,30 @@ class _Builder:
         """Calls, stores, dereferences and recorded assignments inside the statement but not inside its
         nested statements, in the order they run (arguments before the call that takes them, a call or a
         dereference before the store of its result)."""
-        inner = [c.span for c in stmt.children] + ([stmt.alt.span] if stmt.alt is not None else [])
+        inner = sorted([c.span for c in stmt.children] + ([stmt.alt.span] if stmt.alt is not None else []))
+        # Only the stretches between nested statements are looked at: scanning the whole range and testing
+        # each item against the nested spans made deep nesting quadratic.
+        gaps: list[tuple[int, int]] = []
+        pos = stmt.span.start
+        for s in inner:
+            if s.start > pos:
+                gaps.append((pos, min(s.start, stmt.span.end)))
+            pos = max(pos, s.end)
+        if pos < stmt.span.end:
+            gaps.append((pos, stmt.span.end))
         own: list[tuple[int, int, Event]] = []
         for items, starts, kind in ((self.calls, self.starts, "call"), (self.assigns, self.assign_starts, "assign"),
                                     (self.stores, self.store_starts, "store"),
                                     (self.derefs, self.deref_starts, "deref")):
-            i = bisect_left(starts, stmt.span.start)
-            while i < len(items) and items[i].span.start < stmt.span.end:
-                item = items[i]
-                if not any(s.start <= item.span.start < s.end for s in inner):
-                    own.append((item.span.end, kind in ("assign", "store"), _event(kind, item)))
-                i += 1
+            if not items:
+                continue
+            late = kind in ("assign", "store")
+            for begin, stop in gaps:
+                i = bisect_left(starts, begin)
+                while i < len(items) and starts[i] < stop:
+                    item = items[i]
+                    own.append((item.span.end, late, _event(kind, item)))
+                    i += 1
         own.sort(key=lambda t: (t[0], t[1]))
         return [e for _, _, e in own]
 
