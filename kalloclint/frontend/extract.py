@@ -58,6 +58,10 @@ _STMT_KINDS = {
     "return_statement": "return", "break_statement": "break", "continue_statement": "continue",
     "expression_statement": "expr", "declaration": "decl",
 }
+_LEAF_KINDS = frozenset({"ident", "number", "string", "char"})
+_new_span = tuple.__new__  # Span(a, b) without the NamedTuple constructor's Python frame
+_F_FUNCTION, _F_ARGUMENTS, _F_OPERATOR, _F_FIELD, _F_ARGUMENT, _F_TYPE, _F_VALUE = (
+    LANGUAGE.field_id_for_name(n) for n in ("function", "arguments", "operator", "field", "argument", "type", "value"))
 _PREPROC_BLOCKS = {"preproc_if", "preproc_ifdef", "preproc_else", "preproc_elif", "preproc_elifdef"}
 
 
@@ -73,52 +77,56 @@ class _File:
         self.assigns: list[Assign] = []
 
     def text(self, node: ts.Node) -> str:
-        return self.original[node.start_byte:node.end_byte].decode("utf-8", "replace")
+        start, end = node.byte_range
+        return self.original[start:end].decode("utf-8", "replace")
 
     @staticmethod
     def span(node: ts.Node) -> Span:
-        return Span(node.start_byte, node.end_byte)
+        return _new_span(Span, node.byte_range)
 
     # -- expressions -------------------------------------------------------------------------
 
     def expr(self, node: ts.Node, budget: list[int] | None = None) -> Expr:
+        # The hottest function of the front end (every condition, argument and store): node attributes are
+        # read once and spans built without NamedTuple's Python-level constructor.
         if budget is None:
             budget = [_MAX_EXPR_NODES]
         budget[0] -= 1
-        kind = _EXPR_KINDS.get(node.type, "other")
-        text = self.text(node)
-        span = self.span(node)
+        start, end = node.byte_range
+        text = self.original[start:end].decode("utf-8", "replace")
+        span = _new_span(Span, (start, end))
         if budget[0] <= 0:
             return Expr("opaque", text, span)
-        if kind == "ident" or kind in ("number", "string", "char"):
+        kind = _EXPR_KINDS.get(node.type, "other")
+        if kind in _LEAF_KINDS:
             return Expr(kind, text, span)
         if kind == "type":
             return Expr("type", " ".join(text.split()), span)
         op = ""
         children: list[ts.Node]
         if kind == "call":
-            fn = node.child_by_field_name("function")
+            fn = node.child_by_field_id(_F_FUNCTION)
             op = self.text(fn) if fn is not None else ""
-            args = node.child_by_field_name("arguments")
+            args = node.child_by_field_id(_F_ARGUMENTS)
             children = _named(args) if args is not None else []
         elif kind in ("binary", "unary", "assign"):
-            operator = node.child_by_field_name("operator")
+            operator = node.child_by_field_id(_F_OPERATOR)
             op = operator.type if operator is not None else ""
             children = _named(node)
         elif kind == "field":
-            operator = node.child_by_field_name("operator")
-            member = node.child_by_field_name("field")
+            operator = node.child_by_field_id(_F_OPERATOR)
+            member = node.child_by_field_id(_F_FIELD)
             op = (operator.type if operator is not None else "->") + (self.text(member) if member else "")
-            arg = node.child_by_field_name("argument")
+            arg = node.child_by_field_id(_F_ARGUMENT)
             children = [arg] if arg is not None else []
         elif kind == "sizeof":
-            inner = node.child_by_field_name("type") or node.child_by_field_name("value")
+            inner = node.child_by_field_id(_F_TYPE) or node.child_by_field_id(_F_VALUE)
             children = [inner] if inner is not None else []
         elif kind == "cast":
-            children = [c for c in (node.child_by_field_name("type"), node.child_by_field_name("value")) if c]
+            children = [c for c in (node.child_by_field_id(_F_TYPE), node.child_by_field_id(_F_VALUE)) if c]
         else:
             children = _named(node)
-        return Expr(kind, text, span, op, tuple(self.expr(c, budget) for c in children))
+        return Expr(kind, text, span, op, tuple([self.expr(c, budget) for c in children]))
 
     def shallow(self, node: ts.Node) -> Expr:
         return Expr("opaque", self.text(node), self.span(node))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
 from kalloclint.frontend.facts import Rewrite
 from kalloclint.model import Macros
@@ -11,15 +12,59 @@ _MAX_ARGS_BYTES = 4096
 _STATEMENT_START = re.compile(rb"\s*[A-Za-z_{(*]")
 
 
-def _pattern(macros: Macros) -> re.Pattern[bytes]:
-    names = sorted(macros.blank | macros.blank_call | macros.guard_block | set(macros.type_args),
-                   key=len, reverse=True)
-    alternatives = [re.escape(n.encode()) for n in names]
-    alternatives += [rb"[A-Za-z0-9_]*" + re.escape(w.encode()) + rb"[A-Za-z0-9_]*" for w in macros.loop_words]
-    return re.compile(rb"\b(?:" + b"|".join(alternatives) + rb")\b")
+def _trie(words: list[str]) -> str:
+    """One regex alternative for many words, factored by common prefixes: Python's re tries a flat
+    alternation word by word at every position, which cost more than parsing the file."""
+    root: dict = {}
+    for word in words:
+        node = root
+        for ch in word:
+            node = node.setdefault(ch, {})
+        node[""] = {}
+
+    def emit(node: dict) -> str:
+        alts = [re.escape(ch) + emit(sub) for ch, sub in sorted(node.items()) if ch]
+        if not alts:
+            return ""
+        body = alts[0] if len(alts) == 1 else "(?:" + "|".join(alts) + ")"
+        return f"(?:{body})?" if "" in node else body  # greedy: the longest name first, as before
+
+    return emit(root)
 
 
-_PATTERNS: dict[int, re.Pattern[bytes]] = {}
+@dataclass(frozen=True, slots=True)
+class _Scanner:
+    """Finds the identifiers to rewrite: whole words that are macro names, or that contain a loop word
+    (found by a literal search, then widened to the identifier around it)."""
+
+    names: re.Pattern[bytes] | None
+    loop_words: tuple[bytes, ...]
+
+    def spans(self, data: bytes) -> list[tuple[int, int]]:
+        found = {m.span() for m in self.names.finditer(data)} if self.names is not None else set()
+        for word in self.loop_words:
+            at = data.find(word)
+            while at >= 0:
+                start, end = at, at + len(word)
+                while start > 0 and data[start - 1] in _WORD:
+                    start -= 1
+                while end < len(data) and data[end] in _WORD:
+                    end += 1
+                found.add((start, end))
+                at = data.find(word, end)
+        return sorted(found)
+
+
+_WORD = frozenset(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_")
+
+
+def _scanner(macros: Macros) -> _Scanner:
+    names = sorted(macros.blank | macros.blank_call | macros.guard_block | set(macros.type_args))
+    pattern = re.compile(rb"\b(?:" + _trie(names).encode() + rb")\b") if names else None
+    return _Scanner(pattern, tuple(w.encode() for w in macros.loop_words if w))
+
+
+_SCANNERS: dict[int, _Scanner] = {}
 
 
 def closing_paren(data: bytes, open_at: int) -> int:
@@ -85,14 +130,13 @@ def top_level_args(data: bytes, open_at: int, close: int) -> list[tuple[int, int
 
 def rewrite_source(data: bytes, macros: Macros) -> tuple[bytes, tuple[Rewrite, ...]]:
     """Return the bytes to parse (same length as `data`) and what was rewritten where."""
-    pattern = _PATTERNS.get(id(macros))
-    if pattern is None:
-        pattern = _PATTERNS[id(macros)] = _pattern(macros)
+    scanner = _SCANNERS.get(id(macros))
+    if scanner is None:
+        scanner = _SCANNERS[id(macros)] = _scanner(macros)
     buf: bytearray | None = None
     records: list[Rewrite] = []
-    for m in pattern.finditer(data):
-        name = m.group().decode()
-        start, end = m.span()
+    for start, end in scanner.spans(data):
+        name = data[start:end].decode()
         if _on_directive_line(data, start):
             continue
         if buf is None:
