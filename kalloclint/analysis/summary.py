@@ -176,6 +176,7 @@ def _parameter_guards(cfg, function: Function, params: tuple[str, ...]) \
     out: dict[int, tuple[tuple[int, bool] | None, bool]] = {}
     names = set(params)
     callbacks = {"".join(c.name.split()) for c in function.calls if "->" in c.name or "." in c.name}
+    mentions: list[re.Pattern[str]] = []  # one pattern for all the parameters, compiled when first needed
     for node, outcomes in zip(cfg.nodes, dominating_outcomes(cfg)):
         guard, dependent = None, False
         for outcome in sorted(outcomes):
@@ -184,7 +185,7 @@ def _parameter_guards(cfg, function: Function, params: tuple[str, ...]) \
                 guard = (params.index(key), taken)
             elif key in callbacks and not taken:
                 dependent = True
-            elif any(re.search(rf"\b{re.escape(n)}\b(?!->|\.|\[)", outcome[0]) for n in names):
+            elif names and _mentions(mentions, names).search(outcome[0]):
                 dependent = True  # a flag or count the caller passes, not data reached through a pointer
         if guard is None and not dependent:
             continue
@@ -192,6 +193,13 @@ def _parameter_guards(cfg, function: Function, params: tuple[str, ...]) \
             if event.kind == "call":
                 out[event.call.span.start] = (guard, dependent)
     return out
+
+
+def _mentions(cache: list[re.Pattern[str]], names: set[str]) -> re.Pattern[str]:
+    """A flag or count the caller passes (`flags & X`), not data reached through a pointer (`p->x`)."""
+    if not cache:
+        cache.append(re.compile(rf"\b(?:{'|'.join(re.escape(n) for n in sorted(names))})\b(?!->|\.|\[)"))
+    return cache[0]
 
 
 def _reason(ctx, reason) -> Reason | None:
