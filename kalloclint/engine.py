@@ -258,11 +258,14 @@ def run(paths: list[str], settings: Settings, model: Model, stdin: tuple[str, by
         cache = Cache.for_run(cache_dir, model.digest, settings_key)
     _JOB = _Job(model, settings, checks, bool(tree_checks), run_sizing, cache)
     file_results: dict[str, _FileResult] = {}
+    shared: dict = {}  # one copy of each callee name and argument tuple for the whole run
     started = time.perf_counter()
     try:
         for done, file_result in enumerate(_map(inputs, jobs), start=1):
             if progress is not None:
                 progress(done, len(inputs))
+            if file_result.summary is not None:
+                file_result.summary = _compact(file_result.summary, shared)
             file_results[file_result.path] = file_result
             result.findings.extend(file_result.findings)
             result.diagnostics.extend(file_result.diagnostics)
@@ -285,6 +288,18 @@ def run(paths: list[str], settings: Settings, model: Model, stdin: tuple[str, by
                                                    path, sup.span, location))
     result.findings.sort(key=Finding.sort_key)
     return result
+
+
+def _compact(summary: FileSummary, shared: dict) -> FileSummary:
+    """An equal summary whose repeated values (callee and function names, parameter and argument tuples)
+    are one object for the whole run: every file's summary stays in this process until the whole-tree
+    phase, and unpickled from a worker each of them would be a copy of its own."""
+    one = shared.setdefault
+    functions = tuple(
+        f._replace(name=one(f.name, f.name), params=one(f.params, f.params),
+                   sites=tuple(s._replace(callee=one(s.callee, s.callee), args=one(s.args, s.args)) for s in f.sites))
+        for f in summary.functions)
+    return summary._replace(functions=functions)
 
 
 def _tree_findings(file_results: dict[str, _FileResult], used: dict[str, set[int]], checks: list[Check],
