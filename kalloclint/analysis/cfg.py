@@ -52,12 +52,14 @@ class Cfg:
 Exits = list[tuple[int, "bool | None"]]
 
 
-def condition_key(cond: Expr | None) -> str | None:
-    """The text of a condition that evaluates the same way each time it is tested (no calls, no
-    assignments), so that two branches on it can be correlated; else None."""
+def condition_key(cond: Expr | None, pure: frozenset[str] = frozenset()) -> str | None:
+    """The text of a condition that evaluates the same way each time it is tested (no calls but to
+    `pure` functions, no assignments), so that two branches on it can be correlated; else None."""
     if cond is None:
         return None
     for node in cond.walk():
+        if node.kind == "call" and node.op in pure:
+            continue
         if node.kind in ("call", "assign", "opaque", "other") or (node.kind == "unary" and node.op in ("++", "--")):
             return None
     return "".join(cond.text.split())
@@ -72,7 +74,7 @@ def guard_of(call: Call) -> str | None:
 
 
 class _Builder:
-    def __init__(self, function: Function, noreturn: frozenset[str]):
+    def __init__(self, function: Function, noreturn: frozenset[str], pure: frozenset[str]):
         self.calls = sorted(function.calls, key=lambda c: c.span.start)
         self.starts = [c.span.start for c in self.calls]
         self.assigns = sorted(function.assigns, key=lambda a: a.span.start)
@@ -82,6 +84,7 @@ class _Builder:
         self.derefs = sorted(function.derefs, key=lambda a: a.span.start)
         self.deref_starts = [a.span.start for a in self.derefs]
         self.noreturn = noreturn
+        self.pure = pure
         self.nodes: list[Node] = []
         self.labels: dict[str, int] = {}
         self.gotos: list[tuple[int, str]] = []
@@ -248,7 +251,7 @@ class _Builder:
             return self.lower_scoped_guard(stmt, events, preds)
         head = self.node(events, stmt.cond)
         self.link(preds, head.id)
-        key = condition_key(stmt.cond)
+        key = condition_key(stmt.cond, self.pure)
         then_exits = self.branch(stmt.children[0] if stmt.children else None, head.id, True, key)
         else_exits = self.branch(stmt.alt, head.id, False, key)
         return then_exits + else_exits
@@ -320,6 +323,7 @@ def _event(kind: str, item) -> Event:
     return Event("deref", deref=item, span=item.span)
 
 
-def build_cfg(function: Function, noreturn: frozenset[str] = frozenset()) -> Cfg:
-    """The function's CFG: entry and exit nodes, one node per simple statement or condition."""
-    return _Builder(function, noreturn).finish(function.body)
+def build_cfg(function: Function, noreturn: frozenset[str] = frozenset(), pure: frozenset[str] = frozenset()) -> Cfg:
+    """The function's CFG: entry and exit nodes, one node per simple statement or condition. Branches on
+    tests that may call only `pure` functions are correlated (Node.under)."""
+    return _Builder(function, noreturn, pure).finish(function.body)

@@ -9,18 +9,21 @@ from __future__ import annotations
 
 import re
 
-from kalloclint.analysis.cfg import Cfg, condition_key
+from kalloclint.analysis.cfg import Cfg
+from kalloclint.frontend.facts import Expr
 
-Outcome = tuple[str, bool]  # (condition key, the branch taken)
+Edge = tuple[int, bool]  # (branch node id, the outcome taken)
+Outcome = tuple[str, bool]  # (condition key, the outcome taken)
 _OPERAND = re.compile(r"[A-Za-z_]\w*(?:(?:->|\.)[A-Za-z_]\w*)*")
+_HINTS = ("likely", "unlikely")
 
 
-def dominating_outcomes(cfg: Cfg) -> list[frozenset[Outcome]]:
-    """For each node, the branch outcomes taken on every path from the entry to it (a must-analysis:
+def dominating_edges(cfg: Cfg) -> list[frozenset[Edge]]:
+    """For each node, the branch edges taken on every path from the entry to it (a must-analysis:
     intersection at joins). Unreachable nodes get the empty set."""
     preds = cfg.preds()
-    keys = [condition_key(node.cond) for node in cfg.nodes]
-    state: list[frozenset[Outcome] | None] = [None] * len(cfg.nodes)  # None: not reached yet (top)
+    branches = [node.cond is not None for node in cfg.nodes]
+    state: list[frozenset[Edge] | None] = [None] * len(cfg.nodes)  # None: not reached yet (top)
     state[cfg.entry] = frozenset()
     changed = True
     while changed:
@@ -28,13 +31,13 @@ def dominating_outcomes(cfg: Cfg) -> list[frozenset[Outcome]]:
         for node in cfg.nodes:
             if node.id == cfg.entry:
                 continue
-            met: frozenset[Outcome] | None = None
+            met: frozenset[Edge] | None = None
             for pred, polarity in preds[node.id]:
                 incoming = state[pred]
                 if incoming is None:
                     continue
-                if polarity is not None and keys[pred] is not None:
-                    incoming = incoming | {(keys[pred], polarity)}
+                if polarity is not None and branches[pred]:
+                    incoming = incoming | {(pred, polarity)}
                 met = incoming if met is None else met & incoming
             if met is not None and met != state[node.id]:
                 state[node.id] = met
@@ -48,3 +51,19 @@ def plain(outcome: Outcome) -> Outcome:
     while key.startswith("!") and (key[1:].startswith("!") or _OPERAND.fullmatch(key[1:])):
         key, taken = key[1:], not taken
     return key, taken
+
+
+def called_test(cond: Expr | None, names: frozenset[str]) -> bool | None:
+    """When a condition is exactly a call to one of `names`, maybe negated or wrapped in
+    likely()/unlikely(): the outcome on which that call returned true; else None."""
+    if cond is None:
+        return None
+    node, taken = cond.strip(), True
+    while True:
+        if node.kind == "unary" and node.op == "!" and node.children:
+            node, taken = node.children[0].strip(), not taken
+        elif node.kind == "call" and node.op in _HINTS and node.children:
+            node = node.children[-1].strip()
+        else:
+            break
+    return taken if node.kind == "call" and node.op in names else None

@@ -126,7 +126,7 @@ class FileContext:
         key = function.span.start
         cfg = self._cfgs.get(key)
         if cfg is None:
-            cfg = self._cfgs[key] = build_cfg(function, self.model.contexts.noreturn)
+            cfg = self._cfgs[key] = build_cfg(function, self.model.contexts.noreturn, self.model.contexts.pure)
         return cfg
 
     def lock_flow(self, function: Function) -> LockFlow:

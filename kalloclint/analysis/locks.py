@@ -92,6 +92,7 @@ def lock_effect(flow: LockFlow, params: tuple[str, ...]) -> LockEffect:
 class _Transfer:
     def __init__(self, contexts: Contexts, effects: dict[str, LockEffect] | None = None):
         self.locks = contexts.locks
+        self.pure = contexts.pure
         self.guards = contexts.guards
         self.effects = effects or {}
 
@@ -137,7 +138,7 @@ class _Transfer:
         `if (c)` is not held on the edge where the same `c` is false (`if (c) lock(); ... if (c) unlock();`)."""
         if cond is None or polarity is None:
             return state
-        key = condition_key(cond)
+        key = condition_key(cond, self.pure)
         if key is not None and any((key, not polarity) in h.under for h in state):
             state = frozenset(h for h in state if (key, not polarity) not in h.under)
         found = self.trylock(cond, polarity)

@@ -9,7 +9,8 @@ from __future__ import annotations
 import re
 from typing import NamedTuple
 
-from kalloclint.analysis.conditions import dominating_outcomes, plain
+from kalloclint.analysis.cfg import condition_key
+from kalloclint.analysis.conditions import called_test, dominating_edges, plain
 from kalloclint.analysis.gfpflow import UNKNOWN, analyse_gfp, bool_test
 from kalloclint.analysis.stmts import walk
 from kalloclint.frontend.facts import Call, Expr, Function, Suppression
@@ -124,7 +125,7 @@ def build_summary(ctx) -> FileSummary:
         params = tuple(p.name for p in function.params)
         held_of = ctx.lock_flow(function).held
         sites, ops, atomic_gfp = [], [], []
-        guards = _parameter_guards(ctx.cfg(function), function, params)
+        guards = _parameter_guards(ctx, function, params)
         for call in function.calls:
             if call.in_error or not call.name:
                 continue
@@ -166,26 +167,39 @@ def build_summary(ctx) -> FileSummary:
     return FileSummary(facts.path, tuple(functions), tuple(roles), facts.suppressions)
 
 
-def _parameter_guards(cfg, function: Function, params: tuple[str, ...]) \
+def _parameter_guards(ctx, function: Function, params: tuple[str, ...]) \
         -> dict[int, tuple[tuple[int, bool] | None, bool]]:
     """For each call reached only through tests of the function's parameters: the plain bool test it
     depends on (`if (wait)`, or `if (!wait) return;` before it), and whether something the caller does not
-    spell out decides it: another test of a parameter (`if (flags & ASYNC)`), or the absence of a callback
+    spell out decides it: another test of a parameter (`if (flags & ASYNC)`); the absence of a callback
     the function calls when it is present (`if (ops->request) return ops->request(...);` and then a
-    generic fallback, which runs only for drivers that do not provide one)."""
+    generic fallback, which runs only for drivers that do not provide one); a detected kernel bug
+    (`if (WARN_ON(...))`); or a mode whose other branch busy-waits or spins (`if (can_sleep) msleep();
+    else udelay();`, `if (portal->atomic) spin_lock(); else mutex_lock();`)."""
+    contexts = ctx.model.contexts
+    cfg = ctx.cfg(function)
     out: dict[int, tuple[tuple[int, bool] | None, bool]] = {}
     names = set(params)
     callbacks = {"".join(c.name.split()) for c in function.calls if "->" in c.name or "." in c.name}
     mentions: list[re.Pattern[str]] = []  # one pattern for all the parameters, compiled when first needed
-    for node, outcomes in zip(cfg.nodes, dominating_outcomes(cfg)):
+    keys = [condition_key(node.cond, contexts.pure) for node in cfg.nodes]
+    bug_edges = {(node.id, taken) for node in cfg.nodes
+                 if (taken := called_test(node.cond, contexts.bug_checks)) is not None}
+    dominators = dominating_edges(cfg)
+    busy_arms = {edge for node, edges in zip(cfg.nodes, dominators) if _busy(node, contexts) for edge in edges}
+    for node, edges in zip(cfg.nodes, dominators):
         guard, dependent = None, False
-        for outcome in sorted(outcomes):
-            key, taken = plain(outcome)
-            if key in names:
-                guard = (params.index(key), taken)
-            elif key in callbacks and not taken:
+        for branch, taken in sorted(edges):
+            if (branch, taken) in bug_edges or (branch, not taken) in busy_arms:
                 dependent = True
-            elif names and _mentions(mentions, names).search(outcome[0]):
+            if keys[branch] is None:
+                continue
+            key, plain_taken = plain((keys[branch], taken))
+            if key in names:
+                guard = (params.index(key), plain_taken)
+            elif key in callbacks and not plain_taken:
+                dependent = True
+            elif names and _mentions(mentions, names).search(keys[branch]):
                 dependent = True  # a flag or count the caller passes, not data reached through a pointer
         if guard is None and not dependent:
             continue
@@ -200,6 +214,18 @@ def _mentions(cache: list[re.Pattern[str]], names: set[str]) -> re.Pattern[str]:
     if not cache:
         cache.append(re.compile(rf"\b(?:{'|'.join(re.escape(n) for n in sorted(names))})\b(?!->|\.|\[)"))
     return cache[0]
+
+
+def _busy(node, contexts) -> bool:
+    """Does the node busy-wait or take a spinning lock: the non-sleeping twin of a sleep?"""
+    for event in node.events:
+        if event.kind != "call":
+            continue
+        lock = contexts.locks.get(event.call.name)
+        if event.call.name in contexts.busy_waits or (
+                lock is not None and lock.op == "acquire" and lock.kind in ("spin", "raw_spin", "rw")):
+            return True
+    return False
 
 
 def _reason(ctx, reason) -> Reason | None:

@@ -131,6 +131,9 @@ class Contexts:
     process_annotations: frozenset[str]
     sleepers: frozenset[str]
     noreturn: frozenset[str]
+    bug_checks: frozenset[str] = frozenset()  # `if (WARN_ON(x))`: the true branch runs only on a kernel bug
+    busy_waits: frozenset[str] = frozenset()  # udelay(): the non-sleeping twin of a sleep
+    pure: frozenset[str] = frozenset()  # strcmp(): the same result each time for the same arguments
 
 
 ATOMIC_CONTEXTS = frozenset({"hardirq", "softirq", "nmi", "atomic"})
@@ -209,7 +212,7 @@ def load_model(extra_files: tuple[str, ...] = ()) -> Model:
 
 
 _SECTIONS = {"alloc", "free", "fill", "copy", "size_helpers", "constant_macros", "gfp", "macros", "lock",
-             "guard", "register", "ops", "annotations", "sleepers", "noreturn",
+             "guard", "register", "ops", "annotations", "sleepers", "noreturn", "bug_checks", "busy_waits", "pure",
              "arch", "data_model", "type_aliases", "size_macros", "size_functions", "family", "lifetimes"}
 
 
@@ -387,6 +390,9 @@ def _contexts(merged: dict, origins: dict[tuple[str, str], Path]) -> Contexts:
         process_annotations=frozenset(merged.get("annotations", {}).get("process", [])),
         sleepers=frozenset(merged.get("sleepers", {}).get("names", [])),
         noreturn=frozenset(merged.get("noreturn", {}).get("names", [])),
+        bug_checks=frozenset(merged.get("bug_checks", {}).get("names", [])),
+        busy_waits=frozenset(merged.get("busy_waits", {}).get("names", [])),
+        pure=frozenset(merged.get("pure", {}).get("names", [])),
     )
 
 
