@@ -66,6 +66,9 @@ class _Nullness:
                 self.use(state, key, call.span)
         if call.name in self.api.asserts and call.args:
             state = self.checked(state, call.args[0], False)
+        position = self.api.ensures.get(call.name)
+        if position is not None and position < len(call.args):  # `KUNIT_ASSERT_NOT_NULL(test, p);`
+            state = self.checked(state, call.args[position], True)
         for name in macro_outputs(call.args):
             state = _forget(state, name)
         for position in self.checkers.get(call.name, ()):

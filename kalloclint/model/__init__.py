@@ -78,6 +78,7 @@ class Lifetimes:
     drvdata_set: dict[str, int] = field(default_factory=dict)  # setter -> position of the stored pointer
     drvdata_get: frozenset[str] = frozenset()
     address_tests: dict[str, str] = field(default_factory=dict)  # is_vmalloc_addr(p) -> "vmalloc"
+    ensures: dict[str, int] = field(default_factory=dict)  # KUNIT_ASSERT_NOT_NULL -> position of what holds after
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,7 +175,8 @@ class Model:
     def __post_init__(self) -> None:
         self.interesting = frozenset(self.allocators) | frozenset(self.frees) | frozenset(
             self.fills) | frozenset(self.copies) | self.size_helpers | frozenset(self.contexts.locks) | frozenset(
-            self.contexts.registrations) | self.lifetimes.asserts | self.lifetimes.reassigns
+            self.contexts.registrations) | self.lifetimes.asserts | self.lifetimes.reassigns | frozenset(
+            self.lifetimes.ensures)
 
 
 def builtin_model_dir() -> Path:
@@ -341,19 +343,20 @@ def _lifetimes(table: dict) -> Lifetimes:
         if key in _LIFETIME_LISTS:
             if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
                 raise ModelError(f"{where}: '{key}' must be a list of names")
-        elif key == "drvdata_set":
+        elif key in ("drvdata_set", "ensures"):
             if not isinstance(value, dict) or not all(isinstance(v, int) and not isinstance(v, bool)
                                                       for v in value.values()):
-                raise ModelError(f"{where}: 'drvdata_set' must map names to argument positions")
+                raise ModelError(f"{where}: '{key}' must map names to argument positions")
         elif key == "address_tests":
             if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
                 raise ModelError(f"{where}: 'address_tests' must map names to families")
         else:
             raise ModelError(f"{where}: unknown key '{key}' (known: {', '.join(_LIFETIME_LISTS)}, drvdata_set, "
-                             f"address_tests)")
+                             f"address_tests, ensures)")
     lists = {key: frozenset(table.get(key, [])) for key in _LIFETIME_LISTS}
     return Lifetimes(drvdata_set=dict(table.get("drvdata_set", {})),
-                     address_tests=dict(table.get("address_tests", {})), **lists)
+                     address_tests=dict(table.get("address_tests", {})), ensures=dict(table.get("ensures", {})),
+                     **lists)
 
 
 def _contexts(merged: dict, origins: dict[tuple[str, str], Path]) -> Contexts:
