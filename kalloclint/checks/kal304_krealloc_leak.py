@@ -13,7 +13,8 @@ class KreallocLeak(Check):
     Finds `p = krealloc(p, ...)` — the result of a reallocating allocator (krealloc, krealloc_array,
     kvrealloc, devm_krealloc, devm_krealloc_array) stored straight back into the pointer it was given —
     unless the flags carry `__GFP_NOFAIL` or the old block is still reachable another way: the pointer
-    was copied to another variable first, or is a local loaded from a field or through a pointer.
+    was copied to another variable first, or is a local loaded from a field, through a pointer, or from
+    a function that is not an allocator (`fwspec = dev_iommu_fwspec_get(dev)`: the device still holds it).
 
     ## Why is this bad?
     On failure the reallocators return NULL and leave the old block allocated. Storing NULL over the
@@ -64,7 +65,7 @@ class KreallocLeak(Check):
             gfp = ctx.gfp_of(function, call)
             if gfp is not None and gfp[1].mask & nofail:
                 continue
-            if _saved_before(function, key, call.span.start):
+            if _saved_before(function, key, call.span.start) or _fetched_before(ctx, function, key, call.span.start):
                 continue
             yield ctx.finding(
                 self, call.span,
@@ -83,3 +84,12 @@ def _saved_before(function, key: str, before: int) -> bool:
         if target == key and (key_of(value) is not None or value.kind == "unary" and value.op == "*"):
             return True
     return False
+
+
+def _fetched_before(ctx, function, key: str, before: int) -> bool:
+    """`p = dev_iommu_fwspec_get(dev);` earlier in the function: a getter (neither an allocator nor a
+    function of this file, which may wrap one) returns memory that something else still points to."""
+    local = {f.name for f in ctx.facts.functions}
+    return any(c.span.start < before and c.target is not None and c.use in ("assign", "init")
+               and key_of(c.target) == key and c.name not in ctx.model.allocators and c.name not in local
+               for c in function.calls)
