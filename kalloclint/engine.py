@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import fnmatch
 import multiprocessing
 import os
@@ -200,7 +201,7 @@ def _check_one(item: tuple[str, bytes | None]) -> _FileResult:
     key = cache.key(path, source.data) if cache is not None else ""
     result = cache.load(key) if cache is not None else None
     if result is None:
-        result, headers = _analyse(source, job)
+        result, headers = _analyse(source, job, on_disk=data is None)
         if cache is not None and not any(d.fatal for d in result.diagnostics):
             cache.store(key, headers, result)
     result.findings = _selected(path, result.findings, job.settings)
@@ -209,10 +210,27 @@ def _check_one(item: tuple[str, bytes | None]) -> _FileResult:
     return result
 
 
-def _analyse(source: SourceFile, job: _Job) -> tuple[_FileResult, list[str]]:
+def _extract_input(source: SourceFile, job: _Job, on_disk: bool) -> FileFacts | Diagnostic:
+    """Facts for a file being checked. A header is also read for the sizes of the files that include it:
+    whichever comes first in this process, the other takes its facts instead of parsing it again (not for
+    an editor's unsaved text, which differs from the file)."""
+    headers = job.sizing.headers if job.sizing is not None else None
+    if headers is None or not on_disk or not source.path.endswith(".h"):
+        return extract_file(source.path, job.model, source=source)
+    real = os.path.realpath(source.path)
+    known = headers.known.get(real)
+    if known is not None:
+        return dataclasses.replace(known, path=source.path)
+    facts = extract_file(source.path, job.model, source=source)
+    if isinstance(facts, FileFacts) and real not in headers.known and len(headers.known) < headers.limit:
+        headers.known[real] = dataclasses.replace(facts, path=real)
+    return facts
+
+
+def _analyse(source: SourceFile, job: _Job, on_disk: bool = False) -> tuple[_FileResult, list[str]]:
     """The uncached work for one file: findings after suppressions, and its summary."""
     path = source.path
-    facts = extract_file(path, job.model, source=source)
+    facts = _extract_input(source, job, on_disk)
     if isinstance(facts, Diagnostic):
         return _FileResult(path, [], [facts], None), []
     diagnostics = [Diagnostic(path, w) for w in facts.warnings]

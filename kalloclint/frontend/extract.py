@@ -59,6 +59,7 @@ _STMT_KINDS = {
     "expression_statement": "expr", "declaration": "decl",
 }
 _LEAF_KINDS = frozenset({"ident", "number", "string", "char"})
+_LEAF_STMTS = frozenset({"expr", "break", "continue"})
 _new_span = tuple.__new__  # Span(a, b) without the NamedTuple constructor's Python frame
 _F_FUNCTION, _F_ARGUMENTS, _F_OPERATOR, _F_FIELD, _F_ARGUMENT, _F_TYPE, _F_VALUE = (
     LANGUAGE.field_id_for_name(n) for n in ("function", "arguments", "operator", "field", "argument", "type", "value"))
@@ -189,7 +190,9 @@ class _File:
     def stmt(self, node: ts.Node, locals_: list[Decl]) -> Stmt:
         t = node.type
         kind = _STMT_KINDS.get(t)
-        span = self.span(node)
+        span = _new_span(Span, node.byte_range)
+        if kind in _LEAF_STMTS:  # most statements: nothing nested to build
+            return Stmt(kind, span)
         if t in _PREPROC_BLOCKS:
             return self.preproc(node, locals_)
         if kind is None:
@@ -243,7 +246,7 @@ class _File:
         return Stmt(kind, span)
 
     def stmts(self, nodes, locals_: list[Decl]) -> tuple[Stmt, ...]:
-        return tuple(self.stmt(c, locals_) for c in nodes if c.type != "comment")
+        return tuple([self.stmt(c, locals_) for c in nodes if c.type != "comment"])
 
     def preproc(self, node: ts.Node, locals_: list[Decl]) -> Stmt:
         """`#if` inside a function: either branch may be compiled, so it is an `if` with no condition."""
