@@ -13,7 +13,8 @@ from kalloclint.analysis.cfg import Node
 from kalloclint.analysis.dataflow import solve_forward
 from kalloclint.analysis.fold import CInt
 from kalloclint.analysis.freed import FreedUse, freed_uses
-from kalloclint.analysis.nullness import UncheckedUse, null_checkers, test_aliases, unchecked_uses
+from kalloclint.analysis.nullness import (UncheckedUse, address_aliases, null_checkers, test_aliases,
+                                          unchecked_uses)
 from kalloclint.analysis.pointers import (address_taken, assigned, base_ident, edge_possible, is_null, is_weak,
                                           key_of, loop_variables, macro_outputs, place_expr, under, unwrap)
 from kalloclint.analysis.stmts import walk
@@ -511,7 +512,7 @@ class FileLifetimes:
         if self._checkers is None:
             self._checkers = null_checkers(self.functions, model.lifetimes)
         return unchecked_uses(self.ctx.cfg(function), model, allocations, self.constant, test_aliases(function),
-                              self._checkers)
+                              self._checkers, address_aliases(function))
 
     def constant(self, name: str) -> int | None:
         """The value of a macro or enum constant of the file (`#define DESCS_AREAS 1`), for path conditions."""

@@ -8,7 +8,7 @@ from kalloclint.analysis.cfg import Cfg, Node
 from kalloclint.analysis.dataflow import solve_forward
 from kalloclint.analysis.pointers import (NOT_TESTED, address_taken, assigned, decide, edge_possible, fact_after,
                                           key_of, learned, loop_variables, macro_outputs, merge_entries,
-                                          nonnull_when, tested_facts, under, with_fact)
+                                          nonnull_when, tested_facts, under, unwrap, with_fact)
 from kalloclint.analysis.stmts import walk
 from kalloclint.frontend.facts import Call, Expr, Function
 from kalloclint.model import Model
@@ -32,8 +32,10 @@ class UncheckedUse:
 
 class _Nullness:
     def __init__(self, model: Model, allocations: dict[int, Call], constant=None,
-                 aliases: dict[str, Expr] | None = None, checkers: dict[str, frozenset[int]] | None = None):
+                 aliases: dict[str, Expr] | None = None, checkers: dict[str, frozenset[int]] | None = None,
+                 pointees: dict[str, str] | None = None):
         self.model = model
+        self.pointees = pointees or {}  # locals that only ever hold `&place`: `*p` is that place
         self.checkers = checkers or {}  # functions of the file that test a parameter against NULL
         self.constant = constant
         self.aliases = aliases or {}  # locals set once to a test: `bool ok = (p != NULL);`
@@ -103,13 +105,23 @@ class _Nullness:
         alias = learned(cond, outcome, self.api)
         test = self.aliases.get(alias[0]) if alias is not None else None
         for key in {k for k, _, _ in state}:
-            shows = nonnull_when(cond, key, self.api)
+            shows = self.tested(cond, key)
             if shows is not NOT_TESTED and (shows is None or shows == outcome):
                 done |= {s for k, s, _ in state if k == key}
             elif test is not None and nonnull_when(test, key, self.api) is (alias[1] != "0"):
                 done |= {s for k, s, _ in state if k == key}
         return frozenset(e for e in state if e[1] not in done
                          and decide(cond, e[2], self.api, self.constant) in (None, outcome))
+
+    def tested(self, cond: Expr, key: str):
+        """nonnull_when() of the place under either spelling: `*p_virt` and `t->mem[i].virt` after
+        `p_virt = &t->mem[i].virt;`."""
+        shows = nonnull_when(cond, key, self.api)
+        if shows is not NOT_TESTED:
+            return shows
+        other = self.pointees.get(key[1:]) if key.startswith("*") else next(
+            (f"*{name}" for name, place in self.pointees.items() if place == key), None)
+        return nonnull_when(cond, other, self.api) if other is not None else NOT_TESTED
 
     def along(self, node: Node, polarity: bool | None, state: State) -> State | None:
         if not edge_possible(node, polarity):
@@ -136,14 +148,16 @@ def _forget(state: State, key: str | None) -> State:
 
 def unchecked_uses(cfg: Cfg, model: Model, allocations: dict[int, Call], constant=None,
                    aliases: dict[str, Expr] | None = None,
-                   checkers: dict[str, frozenset[int]] | None = None) -> list[UncheckedUse]:
+                   checkers: dict[str, frozenset[int]] | None = None,
+                   pointees: dict[str, str] | None = None) -> list[UncheckedUse]:
     """For each allocation (by call start) whose result may be NULL, its first use on a path where it
     was not checked: a dereference, or a memset/memcpy of it. `aliases` are locals set once to a value
     that may be a test (`bool ok = p != NULL;`), `constant(name)` the value of a macro, `checkers` the
-    functions of the file that test some of their parameters against NULL (by position)."""
+    functions of the file that test some of their parameters against NULL (by position), `pointees` the
+    locals that only ever hold the address of one place (`p_virt = &t->mem[i].virt;`)."""
     if not allocations:
         return []
-    nullness = _Nullness(model, allocations, constant, aliases, checkers)
+    nullness = _Nullness(model, allocations, constant, aliases, checkers, pointees)
     state_in = solve_forward(cfg, frozenset({(*PATH, frozenset())}), nullness.node, nullness.along, merge_entries)
     nullness.uses = {}
     for node in cfg.nodes:
@@ -167,6 +181,25 @@ def test_aliases(function: Function) -> dict[str, Expr]:
             counts[target] = counts.get(target, 0) + 1
     return {name: value for name, value in values.items()
             if counts[name] == 1 and name.isidentifier() and value.kind != "other"}
+
+
+def address_aliases(function: Function) -> dict[str, str]:
+    """Locals every store to which is the address of one and the same place (`p_virt =
+    &t->mem[i].virt;`, in a loop or not): `*p_virt` and that place are one place."""
+    places: dict[str, set[str | None]] = {}
+    for store in function.stores:
+        target = key_of(store.target)
+        if target is None or not target.isidentifier():
+            continue
+        value = unwrap(store.value)
+        place = key_of(value.children[0]) if value.kind == "unary" and value.op == "&" and value.children else None
+        places.setdefault(target, set()).add(place)
+    for call in function.calls:  # `p = get(...)` or `get(&p)` may store anything
+        for name in (key_of(call.target) if call.target is not None else None,
+                     *(address_taken(a) for a in call.args)):
+            if name in places:
+                places[name].add(None)
+    return {name: next(iter(keys)) for name, keys in places.items() if len(keys) == 1 and None not in keys}
 
 
 def null_checkers(functions, api) -> dict[str, frozenset[int]]:
