@@ -14,6 +14,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from kalloclint.analysis.context import FileContext
+from kalloclint.analysis.crossfile import foreign_lock_effects, wrappers_called
+from kalloclint.analysis.locks import LockEffect
 from kalloclint.analysis.summary import FileSummary, build_summary
 from kalloclint.analysis.wholetree import Tree
 from kalloclint.budget import RULE_SECONDS, OverBudget, time_budget
@@ -170,6 +172,7 @@ class _Job:
     summarise: bool  # some selected rule needs the whole-tree phase
     sizing: Sizing | None = None
     cache: Cache | None = None
+    foreign: dict[str, dict[str, LockEffect]] = dataclasses.field(default_factory=dict)  # path -> wrappers
 
 
 @dataclass(slots=True)
@@ -198,7 +201,9 @@ def _check_one(item: tuple[str, bytes | None]) -> _FileResult:
     except SourceError as exc:
         return _FileResult(path, [], [Diagnostic(path, str(exc))], None)
     cache = job.cache if data is None else None
-    key = cache.key(path, source.data) if cache is not None else ""
+    extra = job.foreign.get(path)
+    salted = source.data + b"\0" + repr(sorted(extra.items())).encode() if extra else source.data
+    key = cache.key(path, salted) if cache is not None else ""
     result = cache.load(key) if cache is not None else None
     if result is None:
         result, headers = _analyse(source, job, on_disk=data is None)
@@ -234,7 +239,7 @@ def _analyse(source: SourceFile, job: _Job, on_disk: bool = False) -> tuple[_Fil
     if isinstance(facts, Diagnostic):
         return _FileResult(path, [], [facts], None), []
     diagnostics = [Diagnostic(path, w) for w in facts.warnings]
-    ctx = FileContext(facts, job.model, sizing=job.sizing)
+    ctx = FileContext(facts, job.model, sizing=job.sizing, foreign_effects=job.foreign.get(path, {}))
     raw = _check_file(ctx, job.checks, diagnostics)
     summary = None
     if job.summarise:
@@ -285,12 +290,15 @@ def run(paths: list[str], settings: Settings, model: Model, stdin: tuple[str, by
             if file_result.summary is not None:
                 file_result.summary = _compact(file_result.summary, shared)
             file_results[file_result.path] = file_result
-            result.findings.extend(file_result.findings)
-            result.diagnostics.extend(file_result.diagnostics)
-            if file_result.index is not None:
-                result.files[file_result.path] = FileFacts(file_result.path, file_result.index)
+        if tree_checks:
+            _recheck_with_wrappers(file_results, inputs, shared, jobs)
     finally:
         _JOB = None
+    for path, file_result in file_results.items():
+        result.findings.extend(file_result.findings)
+        result.diagnostics.extend(file_result.diagnostics)
+        if file_result.index is not None:
+            result.files[path] = FileFacts(path, file_result.index)
     result.timings["files"] = time.perf_counter() - started
     used = {path: set(r.used) for path, r in file_results.items()}
     if tree_checks:
@@ -306,6 +314,25 @@ def run(paths: list[str], settings: Settings, model: Model, stdin: tuple[str, by
                                                    path, sup.span, location))
     result.findings.sort(key=Finding.sort_key)
     return result
+
+
+def _recheck_with_wrappers(file_results: dict[str, _FileResult], inputs: list[tuple[str, bytes | None]],
+                           shared: dict, jobs: int) -> None:
+    """Check again, once, the files that call a lock wrapper defined in another file, with the wrappers'
+    effects: what is held at their calls, and so their findings and summaries, may change."""
+    table = foreign_lock_effects(r.summary for r in file_results.values() if r.summary is not None)
+    if not table:
+        return
+    for path, r in file_results.items():
+        if r.summary is not None:
+            found = wrappers_called(r.summary, table)
+            if found:
+                _JOB.foreign[path] = found
+    again = [item for item in inputs if item[0] in _JOB.foreign]
+    for file_result in _map(again, jobs):
+        if file_result.summary is not None:
+            file_result.summary = _compact(file_result.summary, shared)
+        file_results[file_result.path] = file_result
 
 
 def _compact(summary: FileSummary, shared: dict) -> FileSummary:

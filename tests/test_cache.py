@@ -84,3 +84,21 @@ def test_a_changed_header_invalidates_the_files_that_read_it(tmp_path):
     assert [f.code for f in first.findings] == ["KAL206"]
     (src / "sizes.h").write_text("#define BUF_LEN 64\n")
     assert run([str(src / "buf.c")], Settings(), model, cache_dir=str(cache)).findings == []
+
+
+WRAPPERS = "void hw_lock(struct hw *h) { spin_lock(&h->lock); }\nvoid hw_unlock(struct hw *h) { spin_unlock(&h->lock); }\n"
+CALLER = "static void poke(struct hw *h)\n{\n\thw_lock(h);\n\tmsleep(1);\n\thw_unlock(h);\n}\n"
+
+
+def test_a_lock_wrapper_changed_in_another_file_is_seen_by_its_callers(tmp_path):
+    """The caller's cached result depends on the wrappers it calls from other files."""
+    src, cache = tmp_path / "src", tmp_path / "cache"
+    src.mkdir()
+    (src / "hw.c").write_text(WRAPPERS)
+    (src / "poke.c").write_text(CALLER)
+    model = load_model()
+    assert _codes(run([str(src)], Settings(), model, cache_dir=str(cache))) == [("poke.c", 4, "KAL103")]
+    (src / "hw.c").write_text(WRAPPERS.replace("spin_lock(&h->lock)", "mutex_lock(&h->mutex)"))
+    assert _codes(run([str(src)], Settings(), model, cache_dir=str(cache))) == []
+    (src / "hw.c").write_text(WRAPPERS)
+    assert _codes(run([str(src)], Settings(), model, cache_dir=str(cache), jobs=2)) == [("poke.c", 4, "KAL103")]

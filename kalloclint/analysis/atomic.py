@@ -45,7 +45,8 @@ def role_reason(function: str, role: Role, line: int | None) -> AtomicReason:
 
 
 def first_atomic(held: frozenset[Held], raw_only: bool = False) -> Held | None:
-    """The atomic token taken first (by position), so that messages are stable."""
+    """The atomic token taken first (by position), so that messages are stable; of the two a
+    spin_lock_bh() takes, the lock rather than the softirq region it enters as well."""
     kinds = RAW_ATOMIC_KINDS if raw_only else ATOMIC_KINDS
-    tokens = sorted((h for h in held if h.kind in kinds), key=lambda h: (h.site.start, h.kind, h.lock))
+    tokens = sorted((h for h in held if h.kind in kinds), key=lambda h: (h.site.start, not h.lock, h.kind, h.lock))
     return tokens[0] if tokens else None

@@ -67,6 +67,7 @@ class FileContext:
     _folder: Folder | None = None
     _lifetimes: FileLifetimes | None = None
     _lifetimes_failed: bool = False
+    foreign_effects: dict[str, LockEffect] = field(default_factory=dict)  # lock wrappers of other files
 
     def __post_init__(self) -> None:
         self._globals = {d.name: d for d in self.facts.globals}
@@ -137,12 +138,14 @@ class FileContext:
         return flow
 
     def lock_effects(self) -> dict[str, LockEffect]:
-        """Lock wrappers defined in this file (functions that return with a lock taken or released),
-        solved bottom-up until stable."""
+        """Lock wrappers (functions that return with a lock taken or released): those defined in this
+        file, solved bottom-up until stable, and those of other files the whole-tree phase passed in
+        (a function of this file shadows a wrapper of the same name elsewhere)."""
         if self._effects is not None:
             return self._effects
         contexts = self.model.contexts
-        effects: dict[str, LockEffect] = {}
+        own = {f.name for f in self.facts.functions}
+        effects: dict[str, LockEffect] = {n: e for n, e in self.foreign_effects.items() if n not in own}
         for _ in range(4):
             changed = False
             for function in self.facts.functions:

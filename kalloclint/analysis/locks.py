@@ -113,7 +113,11 @@ class _Transfer:
                 return state
             lock = lock_key(call.args[op.arg].text) if op.arg is not None and op.arg < len(call.args) else ""
             if op.op == "acquire":
+                if op.also:
+                    state = _acquire(state, Held(op.also, "", call.name, call.span, under))
                 return _acquire(state, Held(op.kind, lock, call.name, call.span, under))
+            if op.also:
+                state = _release(state, op.also, "")
             return _release(state, op.kind, lock)
         kind = self.guards.get(event.guard)
         if kind is None:
@@ -214,8 +218,9 @@ def analyse_locks(cfg: Cfg, contexts: Contexts, effects: dict[str, LockEffect] |
                     lock = lock_key(event.call.args[op.arg].text) if op.arg is not None and op.arg < len(
                         event.call.args) else ""
                     # not held on every path here: on some path it is the caller's lock being dropped
-                    if not any(h.kind == op.kind and h.lock == lock for h in must if h.kind != RELEASED):
-                        released.add((op.kind, lock))
+                    for kind, key in ((op.kind, lock),) + (((op.also, ""),) if op.also else ()):
+                        if not any(h.kind == kind and h.lock == key for h in must if h.kind != RELEASED):
+                            released.add((kind, key))
             state = transfer.event(state, event, node.under)
             must = transfer.event(must, event, node.under)
     exit_must = must_in[cfg.exit]

@@ -12,6 +12,7 @@ from typing import NamedTuple
 from kalloclint.analysis.cfg import condition_key
 from kalloclint.analysis.conditions import called_test, dominating_edges, plain
 from kalloclint.analysis.gfpflow import UNKNOWN, analyse_gfp, bool_test
+from kalloclint.analysis.locks import LockEffect
 from kalloclint.analysis.stmts import walk
 from kalloclint.frontend.facts import Call, Expr, Function, Suppression
 from kalloclint.model.gfp import GfpValue
@@ -95,6 +96,7 @@ class FunctionSummary(NamedTuple):
     sites: tuple[Site, ...]
     ops: tuple[Op, ...]
     atomic_gfp: tuple[AtomicGfp, ...]
+    lock_effect: LockEffect | None = None  # a lock wrapper: what a call to it does to the caller's locks
 
 
 class FileSummary(NamedTuple):
@@ -121,6 +123,7 @@ def build_summary(ctx) -> FileSummary:
                 folder is not None and folder.scope.is_function_macro(name))
         return macro_names[name]
 
+    effects = ctx.lock_effects()
     for function in facts.functions:
         params = tuple(p.name for p in function.params)
         held_of = ctx.lock_flow(function).held
@@ -155,7 +158,7 @@ def build_summary(ctx) -> FileSummary:
         gfp_params = tuple(i for i in range(len(params)) if _is_gfp_param(function, i))
         functions.append(FunctionSummary(function.name, facts.path, function.static,
                                          facts.index.locate(function.name_span), params, gfp_params, tuple(sites),
-                                         tuple(ops), tuple(atomic_gfp)))
+                                         tuple(ops), tuple(atomic_gfp), effects.get(function.name)))
     roles = []
     for name, role_list in sorted(ctx.all_roles().items()):
         for role in role_list:

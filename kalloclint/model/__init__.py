@@ -109,6 +109,7 @@ class LockOp:
     kind: str
     op: str
     arg: int | None = None
+    also: str | None = None  # a lock-less region entered or left as well (spin_lock_bh: softirqs off)
 
 
 @dataclass(frozen=True, slots=True)
@@ -265,7 +266,7 @@ _ALLOC_FIELDS = {"family": str, "limit": str, "returns": str, "size": int, "coun
 _FREE_FIELDS = {"ptr": int, "families": list, "null_ok": bool, "order": int, "sensitive": str}
 _FAMILY_FIELDS = {"frees": list, "managed": bool, "what": str, "orders": bool, "parts": list}
 _ENTRY_FIELDS = {"alloc": _ALLOC_FIELDS, "free": _FREE_FIELDS, "family": _FAMILY_FIELDS,
-                 "lock": {"kind": str, "op": str, "arg": int},
+                 "lock": {"kind": str, "op": str, "arg": int, "also": str},
                  "fill": {"ptr": int, "size": int, "value": int},
                  "copy": {"dst": int, "src": int, "size": int}}
 
