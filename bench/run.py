@@ -22,6 +22,9 @@ import tempfile
 import time
 from pathlib import Path
 
+ROOT = Path(__file__).resolve().parents[1]  # the kalloclint checkout being measured
+sys.path.insert(0, str(ROOT))
+
 COCCI = ["scripts/coccinelle/api/alloc/call_kern.cocci", "scripts/coccinelle/api/kfree_mismatch.cocci",
          "scripts/coccinelle/free/devm_free.cocci", "scripts/coccinelle/api/alloc/zalloc-simple.cocci"]
 CHECKPATCH_TYPES = "ALLOC_ARRAY_ARGS,ALLOC_SIZEOF_STRUCT,ALLOC_WITH_MULTIPLY,OOM_MESSAGE,KREALLOC_ARG_REUSE"
@@ -36,11 +39,26 @@ def default_tree() -> Path:
 
 
 def sources(root: Path) -> list[str]:
+    """The files kalloclint checks under `root`: .c and .h, links not followed, and not the ones it skips as
+    too large (generated register headers), so that the parse floor parses exactly what kalloclint parses."""
+    from kalloclint.source import MAX_FILE_BYTES
+
     out = []
     for directory, dirs, names in os.walk(root):
         dirs[:] = sorted(d for d in dirs if not os.path.islink(os.path.join(directory, d)))
-        out.extend(os.path.join(directory, n) for n in sorted(names) if n.endswith((".c", ".h")))
+        for name in sorted(names):
+            path = os.path.join(directory, name)
+            if name.endswith((".c", ".h")) and not os.path.islink(path) and os.path.getsize(path) <= MAX_FILE_BYTES:
+                out.append(path)
     return out
+
+
+def cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo") as fh:
+            return next((line.split(":", 1)[1].strip() for line in fh if line.startswith("model name")), "")
+    except OSError:
+        return platform.processor()
 
 
 def _parse_chunk(paths: list[str]) -> int:
@@ -89,13 +107,13 @@ def main() -> int:
     cache = Path(tempfile.mkdtemp(prefix="kalloclint-bench-cache-"))
     kal = [sys.executable, "-m", "kalloclint", "-q", "--exit-zero", "-j", str(args.jobs), "--cache-dir", str(cache),
            str(target)]
-    cold, rss = timed(kal)
+    cold, rss = timed(kal, cwd=ROOT)
     rows.append(("kalloclint cold", cold, f"peak RSS {rss // 1024} MiB"))
     victim = Path(next(f for f in files if f.endswith(".c")))
     original = victim.read_bytes()
     try:
         victim.write_bytes(original + b"\n/* benchmark edit */\n")
-        warm, _ = timed(kal)
+        warm, _ = timed(kal, cwd=ROOT)
     finally:
         victim.write_bytes(original)
     rows.append(("kalloclint warm, one file edited", warm, f"{victim.relative_to(tree)}"))
@@ -118,10 +136,12 @@ def main() -> int:
         lines = sum(Path(p).read_bytes().count(b"\n") for p in sample)
         total_lines = sum(Path(p).read_bytes().count(b"\n") for p in c_files)
         rows.append(("checkpatch.pl (estimated from a sample)", sampled * total_lines / max(lines, 1),
-                     f"{len(sample)} of {len(c_files)} .c files timed"))
+                     f"one process; {len(sample)} of {len(c_files)} .c files timed, scaled by lines"))
 
     print(f"{len(files)} files under {args.subdir} of {tree.name}; {args.jobs} jobs; "
-          f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}\n")
+          f"{platform.machine()} {cpu_model()}, {os.cpu_count()} cores, Python {platform.python_version()}; "
+          f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}\n")
+    print(f"command: python3 bench/run.py {' '.join(sys.argv[1:])}\n")
     print("| what | wall time | ratio to the parse floor | note |")
     print("|---|---|---|---|")
     for name, seconds, note in rows:

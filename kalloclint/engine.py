@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 import fnmatch
+import functools
+import gc
 import multiprocessing
 import os
 import stat
@@ -258,6 +260,25 @@ def _analyse(source: SourceFile, job: _Job, on_disk: bool = False) -> tuple[_Fil
     return result, ctx.headers_read()
 
 
+_GC_THRESHOLDS = (50_000, 20, 100)
+
+
+def _fewer_collections(fn):
+    """Run with the cyclic garbage collector triggered less often (workers inherit it when forked). Facts
+    and summaries are millions of small acyclic objects: at the default thresholds the collector kept
+    re-scanning them, a quarter of the CPU time; reference counting still frees them as before."""
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        old = gc.get_threshold()
+        gc.set_threshold(*_GC_THRESHOLDS)
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            gc.set_threshold(*old)
+    return wrapper
+
+
+@_fewer_collections
 def run(paths: list[str], settings: Settings, model: Model, stdin: tuple[str, bytes] | None = None,
         warn_unused_ignores: bool = False, jobs: int = 1, cache_dir: str | None = None,
         progress=None) -> RunResult:
@@ -290,8 +311,12 @@ def run(paths: list[str], settings: Settings, model: Model, stdin: tuple[str, by
             if file_result.summary is not None:
                 file_result.summary = _compact(file_result.summary, shared)
             file_results[file_result.path] = file_result
+        result.timings["files"] = time.perf_counter() - started
         if tree_checks:
-            _recheck_with_wrappers(file_results, inputs, shared, jobs)
+            started = time.perf_counter()
+            rechecked = _recheck_with_wrappers(file_results, inputs, shared, jobs)
+            result.timings[f"files again with other files' lock wrappers ({rechecked})"] = \
+                time.perf_counter() - started
     finally:
         _JOB = None
     for path, file_result in file_results.items():
@@ -299,7 +324,6 @@ def run(paths: list[str], settings: Settings, model: Model, stdin: tuple[str, by
         result.diagnostics.extend(file_result.diagnostics)
         if file_result.index is not None:
             result.files[path] = FileFacts(path, file_result.index)
-    result.timings["files"] = time.perf_counter() - started
     used = {path: set(r.used) for path, r in file_results.items()}
     if tree_checks:
         started = time.perf_counter()
@@ -317,12 +341,13 @@ def run(paths: list[str], settings: Settings, model: Model, stdin: tuple[str, by
 
 
 def _recheck_with_wrappers(file_results: dict[str, _FileResult], inputs: list[tuple[str, bytes | None]],
-                           shared: dict, jobs: int) -> None:
+                           shared: dict, jobs: int) -> int:
     """Check again, once, the files that call a lock wrapper defined in another file, with the wrappers'
-    effects: what is held at their calls, and so their findings and summaries, may change."""
+    effects: what is held at their calls, and so their findings and summaries, may change. Returns how
+    many files were checked again."""
     table = foreign_lock_effects(r.summary for r in file_results.values() if r.summary is not None)
     if not table:
-        return
+        return 0
     for path, r in file_results.items():
         if r.summary is not None:
             found = wrappers_called(r.summary, table)
@@ -333,6 +358,7 @@ def _recheck_with_wrappers(file_results: dict[str, _FileResult], inputs: list[tu
         if file_result.summary is not None:
             file_result.summary = _compact(file_result.summary, shared)
         file_results[file_result.path] = file_result
+    return len(again)
 
 
 def _compact(summary: FileSummary, shared: dict) -> FileSummary:
