@@ -7,8 +7,9 @@ from dataclasses import dataclass
 from kalloclint.analysis.cfg import Cfg, Node
 from kalloclint.analysis.dataflow import solve_forward
 from kalloclint.analysis.pointers import (address_taken, decide, edge_possible, fact_after, guards, is_weak,
-                                          key_of, learned, loop_variables, macro_outputs, merge_entries,
-                                          tested_facts, under, unwrap, with_fact)
+                                          join_facts, key_of, learned, loop_variables, macro_outputs,
+                                          merge_entries, refine, sharper, tested_facts, under, unwrap,
+                                          with_fact)
 from kalloclint.frontend.facts import Call, Expr
 from kalloclint.model import Model
 from kalloclint.source import Span
@@ -105,11 +106,14 @@ class _Freed:
         if polarity is None or node.cond is None:
             return state
         api, constant = self.api, self.constant
-        entries = frozenset(e for e in state[0] if decide(node.cond, e[2], api, constant) in (None, polarity))
+        entries = frozenset((k, s, refined) for k, s, facts in state[0]
+                            if (refined := refine(node.cond, polarity, facts, api, constant)) is not None)
+        path = refine(node.cond, polarity, state[1], api, constant)
+        state = entries, frozenset() if path is None else path  # a path that cannot take the edge knows nothing
         fact = learned(node.cond, polarity, api)
         if fact is None:
-            return entries, state[1]
-        return _learn((entries, state[1]), fact[0], lambda f: fact[1])
+            return state
+        return _learn(state, fact[0], lambda f: sharper(f, fact[0], fact[1]))
 
 
 def _forget(state: State, key: str | None) -> State:
@@ -130,7 +134,7 @@ def _learn(state: State, name: str | None, fact) -> State:
 
 
 def _join(a: State, b: State) -> State:
-    return merge_entries(a[0], b[0]), a[1] & b[1]
+    return merge_entries(a[0], b[0]), join_facts(a[1], b[1])
 
 
 def freed_uses(cfg: Cfg, model: Model, constant=None) -> list[FreedUse]:

@@ -6,9 +6,9 @@ from dataclasses import dataclass
 
 from kalloclint.analysis.cfg import Cfg, Node
 from kalloclint.analysis.dataflow import solve_forward
-from kalloclint.analysis.pointers import (NOT_TESTED, address_taken, assigned, decide, edge_possible, fact_after,
+from kalloclint.analysis.pointers import (NOT_TESTED, address_taken, assigned, edge_possible, fact_after,
                                           key_of, learned, loop_variables, macro_outputs, merge_entries,
-                                          nonnull_when, tested_facts, under, unwrap, with_fact)
+                                          nonnull_when, refine, sharper, tested_facts, under, unwrap, with_fact)
 from kalloclint.analysis.stmts import walk
 from kalloclint.frontend.facts import Call, Expr, Function
 from kalloclint.model import Model
@@ -110,8 +110,12 @@ class _Nullness:
                 done |= {s for k, s, _ in state if k == key}
             elif test is not None and nonnull_when(test, key, self.api) is (alias[1] != "0"):
                 done |= {s for k, s, _ in state if k == key}
-        return frozenset(e for e in state if e[1] not in done
-                         and decide(cond, e[2], self.api, self.constant) in (None, outcome))
+        out = set()
+        for key, site, facts in state:
+            refined = refine(cond, outcome, facts, self.api, self.constant)
+            if refined is not None and ((key, site) == PATH or site not in done):
+                out.add((key, site, refined))
+        return frozenset(out)
 
     def tested(self, cond: Expr, key: str):
         """nonnull_when() of the place under either spelling: `*p_virt` and `t->mem[i].virt` after
@@ -130,7 +134,7 @@ class _Nullness:
             return state
         state = self.checked(state, node.cond, polarity)
         fact = learned(node.cond, polarity, self.api)
-        return _learn(state, fact[0], lambda f: fact[1]) if fact is not None else state
+        return _learn(state, fact[0], lambda f: sharper(f, fact[0], fact[1])) if fact is not None else state
 
 
 def _learn(state: State, name: str | None, fact) -> State:

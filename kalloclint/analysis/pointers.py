@@ -180,7 +180,8 @@ def loop_variables(node: Node) -> list[str]:
 
 # -- what a path knows about the values of locals, to rule out paths that cannot happen -------------
 
-Facts = frozenset  # of (local, "nonzero" or the decimal text of its value)
+Facts = frozenset  # of (local, "nonzero", the decimal text of its value, or of its possible values: "0|1")
+_MAX_VALUES = 4  # a local that may hold more values than this is unknown (so that counting loops converge)
 
 
 def fact_of(value: Expr, api: Lifetimes, constant=None) -> str | None:
@@ -210,10 +211,10 @@ def fact_after(value: Expr, name: str, facts: Facts, api: Lifetimes, constant=No
     if value.kind == "other":
         text = norm(value.text)
         if text in (name + "++", "++" + name, name + "--", "--" + name):
-            old = dict(facts).get(name)
-            if old is None or old == "nonzero":
+            values = _values(dict(facts).get(name))
+            if values is None:
                 return None
-            return str(int(old) + (1 if "++" in text else -1))
+            return "|".join(str(v + (1 if "++" in text else -1)) for v in values)
         return None
     return fact_of(value, api, constant)
 
@@ -228,7 +229,7 @@ def with_fact(facts: Facts, name: str | None, fact: str | None) -> Facts:
 
 def _mentions(condition: str, name: str) -> bool:
     """A fact about a whole condition (`flags&EVENT`) depends on every place it names."""
-    if _PLACE.fullmatch(condition):
+    if name not in condition or _PLACE.fullmatch(condition):
         return False
     return re.search(r"(?<![\w>.])" + re.escape(name) + r"(?![\w])", condition) is not None
 
@@ -244,14 +245,77 @@ def tested_facts(tests) -> Facts:
 
 
 def decide(cond: Expr, facts: Facts, api: Lifetimes, constant=None) -> bool | None:
-    """The outcome of a condition given what the path knows, or None when it cannot be told.
-    `constant(name)` gives the value of a macro or enum constant, when known."""
+    """The outcome of a condition given what the path knows, or None when it cannot be told (or differs
+    between the values a local may hold). `constant(name)` gives the value of a macro or enum constant."""
     if not facts:
         return None
-    value = _value(cond, dict(facts), api, constant)
-    if value is None:
+    outcomes = {None if v is None else v != 0 for v in (_value(cond, known, api, constant)
+                                                        for known in _choices(cond, facts))}
+    return outcomes.pop() if len(outcomes) == 1 else None
+
+
+def refine(cond: Expr, polarity: bool, facts: Facts, api: Lifetimes, constant=None) -> Facts | None:
+    """The facts on the edge where `cond` is `polarity`: a local that may hold several values keeps those
+    that take the edge (`i` is 0 or 1 at `i < 1`; 0 where it is true). None when none does."""
+    if decide(cond, facts, api, constant) is (not polarity):
         return None
-    return value != 0
+    names = _multi(cond, facts)
+    if len(names) != 1:
+        return facts
+    name = names[0]
+    others = frozenset(f for f in facts if f[0] != name)
+    kept = [v for v in _values(dict(facts)[name]) or ()
+            if decide(cond, others | {(name, str(v))}, api, constant) in (None, polarity)]
+    return with_fact(facts, name, "|".join(map(str, kept))) if kept else None
+
+
+def sharper(facts: Facts, name: str, taught: str) -> str:
+    """What an edge teaches about a local (`i > 0`: nonzero), unless the path knows its value already
+    (refined to the edge, it is sharper)."""
+    current = dict(facts).get(name)
+    return current if _values(current) is not None else taught
+
+
+def join_facts(a: Facts, b: Facts) -> Facts:
+    """What two paths both know: the facts they share, and for a local known on both with different
+    values, all of them (a counter is 0 or 1 at the head of a loop that ran at most once)."""
+    if a == b:
+        return a
+    common = a & b
+    theirs = dict(b - common)
+    out = set(common)
+    for name, value in a - common:
+        mine, other = _values(value), _values(theirs.get(name))
+        if mine is not None and other is not None and len(set(mine) | set(other)) <= _MAX_VALUES:
+            out.add((name, "|".join(map(str, sorted(set(mine) | set(other))))))
+    return frozenset(out)
+
+
+def _values(fact: str | None) -> list[int] | None:
+    """The integers a fact allows ("3", "0|1"); None for "nonzero" or no fact."""
+    if fact is None or fact == "nonzero":
+        return None
+    try:
+        return [int(v) for v in fact.split("|")]
+    except ValueError:
+        return None
+
+
+def _multi(cond: Expr, facts: Facts) -> list[str]:
+    """The locals the condition names that may hold several values."""
+    named = {key_of(n) for n in cond.walk() if n.kind in ("ident", "field")}
+    return sorted(name for name, value in facts if "|" in value and name in named)
+
+
+def _choices(cond: Expr, facts: Facts) -> list[dict[str, str]]:
+    """What the path knows, once for each combination of the values of the locals the condition names
+    that may hold several (at most two such locals are tried; others stay unknown)."""
+    known = {name: value for name, value in facts if "|" not in value}
+    choices = [known]
+    for name in _multi(cond, facts)[:2]:
+        values = _values(dict(facts)[name]) or []
+        choices = [{**c, name: str(v)} for c in choices for v in values]
+    return choices
 
 
 def _value(expr: Expr, facts: dict[str, str], api: Lifetimes, constant=None):
@@ -369,7 +433,7 @@ def merge_entries(a: frozenset, b: frozenset) -> frozenset:
     known: dict[tuple[str, int], Facts] = {}
     for key, site, facts in a | b:
         seen = known.get((key, site))
-        known[(key, site)] = facts if seen is None else seen & facts
+        known[(key, site)] = facts if seen is None else join_facts(seen, facts)
     return frozenset((key, site, facts) for (key, site), facts in known.items())
 
 
