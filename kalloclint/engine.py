@@ -403,8 +403,14 @@ def _map(inputs: list[tuple[str, bytes | None]], jobs: int):
     if jobs <= 1 or len(inputs) < _PARALLEL_MIN_FILES:
         yield from map(_check_one, inputs)
         return
-    with multiprocessing.get_context("fork").Pool(min(jobs, len(inputs))) as pool:
-        yield from pool.imap(_check_one, inputs, chunksize=4)
+    # What this process holds (by a second pass, every file's summary) is shared with the forked workers
+    # until written to; frozen, the workers' garbage collector does not visit (and so copy) it.
+    gc.freeze()
+    try:
+        with multiprocessing.get_context("fork").Pool(min(jobs, len(inputs))) as pool:
+            yield from pool.imap(_check_one, inputs, chunksize=4)
+    finally:
+        gc.unfreeze()
 
 
 def sizing(model: Model, settings: Settings) -> Sizing:
