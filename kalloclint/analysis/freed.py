@@ -109,7 +109,7 @@ class _Freed:
         entries = frozenset((k, s, refined) for k, s, facts in state[0]
                             if (refined := refine(node.cond, polarity, facts, api, constant)) is not None)
         path = refine(node.cond, polarity, state[1], api, constant)
-        state = entries, frozenset() if path is None else path  # a path that cannot take the edge knows nothing
+        state = entries, state[1] if path is None else path
         fact = learned(node.cond, polarity, api)
         if fact is None:
             return state
