@@ -65,6 +65,18 @@ def condition_key(cond: Expr | None, pure: frozenset[str] = frozenset()) -> str 
     return "".join(cond.text.split())
 
 
+def test_of(cond: Expr | None, pure: frozenset[str] = frozenset()) -> tuple[str, bool] | None:
+    """A condition as (key, negated): `!(f->flags & ATOMIC)` tests the same thing as `f->flags & ATOMIC`
+    with the outcomes swapped, so both get one key. None when the condition cannot be correlated."""
+    if cond is None:
+        return None
+    node, negated = cond.strip(), False
+    while node.kind == "unary" and node.op == "!" and node.children:
+        node, negated = node.children[0].strip(), not negated
+    key = condition_key(node, pure)
+    return (key, negated) if key is not None else None
+
+
 def guard_of(call: Call) -> str | None:
     """The class of a `guard(CLASS)(lock)` call, else None."""
     name = call.name.replace(" ", "")
@@ -251,18 +263,18 @@ class _Builder:
             return self.lower_scoped_guard(stmt, events, preds)
         head = self.node(events, stmt.cond)
         self.link(preds, head.id)
-        key = condition_key(stmt.cond, self.pure)
-        then_exits = self.branch(stmt.children[0] if stmt.children else None, head.id, True, key)
-        else_exits = self.branch(stmt.alt, head.id, False, key)
+        test = test_of(stmt.cond, self.pure)
+        then_exits = self.branch(stmt.children[0] if stmt.children else None, head.id, True, test)
+        else_exits = self.branch(stmt.alt, head.id, False, test)
         return then_exits + else_exits
 
-    def branch(self, stmt: Stmt | None, head: int, outcome: bool, key: str | None) -> Exits:
+    def branch(self, stmt: Stmt | None, head: int, outcome: bool, test: tuple[str, bool] | None) -> Exits:
         if stmt is None:
             return [(head, outcome)]
-        if key is not None:
-            self.under.append((key, outcome))
+        if test is not None:
+            self.under.append((test[0], outcome != test[1]))
         exits = self.lower(stmt, [(head, outcome)])
-        if key is not None:
+        if test is not None:
             self.under.pop()
         return exits
 

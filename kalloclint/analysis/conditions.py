@@ -7,14 +7,10 @@ without the callback. Dominance over branch edges sees both."""
 
 from __future__ import annotations
 
-import re
-
 from kalloclint.analysis.cfg import Cfg
 from kalloclint.frontend.facts import Expr
 
 Edge = tuple[int, bool]  # (branch node id, the outcome taken)
-Outcome = tuple[str, bool]  # (condition key, the outcome taken)
-_OPERAND = re.compile(r"[A-Za-z_]\w*(?:(?:->|\.)[A-Za-z_]\w*)*")
 _HINTS = ("likely", "unlikely")
 
 
@@ -43,14 +39,6 @@ def dominating_edges(cfg: Cfg) -> list[frozenset[Edge]]:
                 state[node.id] = met
                 changed = True
     return [s if s is not None else frozenset() for s in state]
-
-
-def plain(outcome: Outcome) -> Outcome:
-    """`(!x, True)` is `(x, False)`: one spelling per test of a name."""
-    key, taken = outcome
-    while key.startswith("!") and (key[1:].startswith("!") or _OPERAND.fullmatch(key[1:])):
-        key, taken = key[1:], not taken
-    return key, taken
 
 
 def called_test(cond: Expr | None, names: frozenset[str]) -> bool | None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from kalloclint.analysis.cfg import Cfg, Event, condition_key, guard_of
+from kalloclint.analysis.cfg import Cfg, Event, guard_of, test_of
 from kalloclint.analysis.dataflow import solve_forward
 from kalloclint.frontend.facts import Call, Expr, norm
 from kalloclint.model import Contexts
@@ -142,9 +142,11 @@ class _Transfer:
         `if (c)` is not held on the edge where the same `c` is false (`if (c) lock(); ... if (c) unlock();`)."""
         if cond is None or polarity is None:
             return state
-        key = condition_key(cond, self.pure)
-        if key is not None and any((key, not polarity) in h.under for h in state):
-            state = frozenset(h for h in state if (key, not polarity) not in h.under)
+        test = test_of(cond, self.pure)
+        if test is not None:
+            key, taken = test[0], polarity != test[1]
+            if any((key, not taken) in h.under for h in state):
+                state = frozenset(h for h in state if (key, not taken) not in h.under)
         found = self.trylock(cond, polarity)
         if found is None:
             return state

@@ -9,8 +9,8 @@ from __future__ import annotations
 import re
 from typing import NamedTuple
 
-from kalloclint.analysis.cfg import condition_key
-from kalloclint.analysis.conditions import called_test, dominating_edges, plain
+from kalloclint.analysis.cfg import test_of
+from kalloclint.analysis.conditions import called_test, dominating_edges
 from kalloclint.analysis.gfpflow import UNKNOWN, analyse_gfp, bool_test
 from kalloclint.analysis.locks import LockEffect
 from kalloclint.analysis.stmts import walk
@@ -185,7 +185,7 @@ def _parameter_guards(ctx, function: Function, params: tuple[str, ...]) \
     names = set(params)
     callbacks = {"".join(c.name.split()) for c in function.calls if "->" in c.name or "." in c.name}
     mentions: list[re.Pattern[str]] = []  # one pattern for all the parameters, compiled when first needed
-    keys = [condition_key(node.cond, contexts.pure) for node in cfg.nodes]
+    tests = [test_of(node.cond, contexts.pure) for node in cfg.nodes]
     bug_edges = {(node.id, taken) for node in cfg.nodes
                  if (taken := called_test(node.cond, contexts.bug_checks)) is not None}
     dominators = dominating_edges(cfg)
@@ -195,14 +195,14 @@ def _parameter_guards(ctx, function: Function, params: tuple[str, ...]) \
         for branch, taken in sorted(edges):
             if (branch, taken) in bug_edges or (branch, not taken) in busy_arms:
                 dependent = True
-            if keys[branch] is None:
+            if tests[branch] is None:
                 continue
-            key, plain_taken = plain((keys[branch], taken))
+            key, plain_taken = tests[branch][0], taken != tests[branch][1]
             if key in names:
                 guard = (params.index(key), plain_taken)
             elif key in callbacks and not plain_taken:
                 dependent = True
-            elif names and _mentions(mentions, names).search(keys[branch]):
+            elif names and _mentions(mentions, names).search(key):
                 dependent = True  # a flag or count the caller passes, not data reached through a pointer
         if guard is None and not dependent:
             continue
