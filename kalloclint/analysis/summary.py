@@ -50,6 +50,8 @@ class Site(NamedTuple):
     guard: tuple[int, bool] | None = None  # runs only when bool parameter [0] is [1] (`if (wait) ...`)
     # runs only under another test of a parameter (`if (flags & ASYNC)`) or when a callback is absent
     param_dependent: bool = False
+    fields: tuple[tuple[int, str], ...] = ()  # runs only under tests of these fields of parameters
+    sets: tuple[tuple[int, str], ...] = ()  # fields of the arguments this function set before the call
 
 
 class Op(NamedTuple):
@@ -67,6 +69,7 @@ class Op(NamedTuple):
     after_release: bool  # runs after the function released a lock its caller holds
     param: int | None = None
     when: tuple[int, bool] | None = None
+    fields: tuple[tuple[int, str], ...] = ()  # runs only under tests of these fields of parameters
 
 
 class AtomicGfp(NamedTuple):
@@ -128,7 +131,8 @@ def build_summary(ctx) -> FileSummary:
         params = tuple(p.name for p in function.params)
         held_of = ctx.lock_flow(function).held
         sites, ops, atomic_gfp = [], [], []
-        guards = _parameter_guards(ctx, function, params)
+        guards, field_tests = _parameter_guards(ctx, function, params)
+        stored = stored_fields(function) if function.stores else {}
         for call in function.calls:
             if call.in_error or not call.name:
                 continue
@@ -147,14 +151,15 @@ def build_summary(ctx) -> FileSummary:
                     when = when if when is not None or not sleeping else guard
                     ops.append(Op(code, text, call.span, location, arg.span if arg else None,
                                   facts.index.locate(arg.span) if arg else None, reason is not None, after_release,
-                                  param, when))
+                                  param, when, field_tests.get(call.span.start, ())))
                 elif flags is not None:
                     atomic_gfp.append(AtomicGfp(flags, arg.span, facts.index.locate(arg.span), reason is not None,
                                                 sleepable))
             if call.name not in api and "(" not in call.name and "->" not in call.name and "." not in call.name \
                     and not is_macro(call.name):
                 sites.append(Site(call.name, call.span, location, site_args(call, params, gfp),
-                                  _reason(ctx, reason), sleepable, after_release, guard, param_dependent))
+                                  _reason(ctx, reason), sleepable, after_release, guard, param_dependent,
+                                  field_tests.get(call.span.start, ()), fields_set(stored, call)))
         gfp_params = tuple(i for i in range(len(params)) if _is_gfp_param(function, i))
         functions.append(FunctionSummary(function.name, facts.path, function.static,
                                          facts.index.locate(function.name_span), params, gfp_params, tuple(sites),
@@ -171,17 +176,19 @@ def build_summary(ctx) -> FileSummary:
 
 
 def _parameter_guards(ctx, function: Function, params: tuple[str, ...]) \
-        -> dict[int, tuple[tuple[int, bool] | None, bool]]:
+        -> tuple[dict[int, tuple[tuple[int, bool] | None, bool]], dict[int, tuple[tuple[int, str], ...]]]:
     """For each call reached only through tests of the function's parameters: the plain bool test it
     depends on (`if (wait)`, or `if (!wait) return;` before it), and whether something the caller does not
     spell out decides it: another test of a parameter (`if (flags & ASYNC)`); the absence of a callback
     the function calls when it is present (`if (ops->request) return ops->request(...);` and then a
     generic fallback, which runs only for drivers that do not provide one); a detected kernel bug
     (`if (WARN_ON(...))`); or a mode whose other branch busy-waits or spins (`if (can_sleep) msleep();
-    else udelay();`, `if (portal->atomic) spin_lock(); else mutex_lock();`)."""
+    else udelay();`, `if (portal->atomic) spin_lock(); else mutex_lock();`). Second, for each call under
+    tests of fields of parameters (`if (cmd->flags & CMD_ASYNC) return ...;`): those (parameter, field)."""
     contexts = ctx.model.contexts
     cfg = ctx.cfg(function)
     out: dict[int, tuple[tuple[int, bool] | None, bool]] = {}
+    field_out: dict[int, tuple[tuple[int, str], ...]] = {}
     names = set(params)
     callbacks = {"".join(c.name.split()) for c in function.calls if "->" in c.name or "." in c.name}
     mentions: list[re.Pattern[str]] = []  # one pattern for all the parameters, compiled when first needed
@@ -192,6 +199,12 @@ def _parameter_guards(ctx, function: Function, params: tuple[str, ...]) \
     busy_arms = {edge for node, edges in zip(cfg.nodes, dominators) if _busy(node, contexts) for edge in edges}
     for node, edges in zip(cfg.nodes, dominators):
         guard, dependent = None, False
+        fields = sorted({(params.index(m[0]), m[1]) for branch, _ in edges if tests[branch] is not None
+                         for m in _FIELD_TEST.findall(tests[branch][0]) if m[0] in names})
+        if fields:
+            for event in node.events:
+                if event.kind == "call":
+                    field_out[event.call.span.start] = tuple(fields)
         for branch, taken in sorted(edges):
             if (branch, taken) in bug_edges or (branch, not taken) in busy_arms:
                 dependent = True
@@ -209,7 +222,39 @@ def _parameter_guards(ctx, function: Function, params: tuple[str, ...]) \
         for event in node.events:
             if event.kind == "call":
                 out[event.call.span.start] = (guard, dependent)
+    return out, field_out
+
+
+_FIELD_TEST = re.compile(r"\b([A-Za-z_]\w*)(?:->|\.)([A-Za-z_]\w*)")
+
+
+def stored_fields(function: Function) -> dict[str, list[tuple[int, str]]]:
+    """For each local or parameter, where the function set one of its fields and which: `cmd.flags = x`,
+    `p->async = true`, `struct host_cmd cmd = { .flags = flags }`."""
+    out: dict[str, list[tuple[int, str]]] = {}
+    for store in function.stores:
+        target = "".join(store.target.text.split())
+        if target.isidentifier() and store.value.text.startswith("{"):  # designated initializer: `{.flags}`
+            for name in store.value.text[1:-1].split(","):
+                if name.strip():
+                    out.setdefault(target, []).append((store.span.start, name.strip().lstrip(".")))
+            continue
+        m = _FIELD_TEST.fullmatch(target)
+        if m:
+            out.setdefault(m[1], []).append((store.span.start, m[2]))
     return out
+
+
+def fields_set(stored: dict[str, list[tuple[int, str]]], call: Call) -> tuple[tuple[int, str], ...]:
+    """Fields of the call's arguments (`&cmd`, `p`) that the function set before the call."""
+    out = set()
+    for index, arg in enumerate(call.args):
+        text = "".join(arg.text.split())
+        name = text[1:] if text.startswith("&") else text
+        for start, field_name in stored.get(name, ()):
+            if start < call.span.start:
+                out.add((index, field_name))
+    return tuple(sorted(out))
 
 
 def _mentions(cache: list[re.Pattern[str]], names: set[str]) -> re.Pattern[str]:

@@ -38,6 +38,8 @@ class SleepFacts:
     always: Chain | None = None
     gfp_param: dict[int, Chain] = field(default_factory=dict)
     bool_param: dict[tuple[int, bool], Chain] = field(default_factory=dict)
+    # sleeps only under tests of these fields of its parameters: unless the caller set them
+    guarded: dict[tuple[tuple[int, str], ...], Chain] = field(default_factory=dict)
 
 
 def describe_chain(caller: str, chain: Chain, here: str) -> str:
@@ -99,6 +101,8 @@ class Tree:
                     facts.gfp_param.setdefault(op.param, hop)
                 elif op.when is not None:
                     facts.bool_param.setdefault(op.when, hop)
+                elif op.fields:
+                    facts.guarded.setdefault(op.fields, hop)
                 elif facts.always is None:
                     facts.always = hop
         callers: dict[int, list[FunctionSummary]] = {}
@@ -118,12 +122,12 @@ class Tree:
 
     @staticmethod
     def _sleepy(facts: SleepFacts) -> bool:
-        return facts.always is not None or bool(facts.gfp_param) or bool(facts.bool_param)
+        return facts.always is not None or bool(facts.gfp_param) or bool(facts.bool_param) or bool(facts.guarded)
 
     def _propagate(self, f: FunctionSummary) -> bool:
         """Add to f's sleep facts from its callees'; True when something was added."""
         facts = self.sleep[id(f)]
-        before = (facts.always is not None, len(facts.gfp_param), len(facts.bool_param))
+        before = (facts.always is not None, len(facts.gfp_param), len(facts.bool_param), len(facts.guarded))
         for site in f.sites:
             if site.atomic is not None or site.after_release or site.param_dependent:
                 continue  # calls in atomic regions are reported where they are, not propagated
@@ -133,13 +137,17 @@ class Tree:
             kind, key, chain = effect
             if kind == "always" and site.guard is not None:
                 kind, key = "bool", site.guard  # the call happens only for one value of a bool parameter
+            elif kind == "always" and site.fields:
+                kind, key = "guarded", site.fields  # only under tests of fields of its parameters
             if kind == "always" and facts.always is None:
                 facts.always = chain
             elif kind == "gfp":
                 facts.gfp_param.setdefault(key, chain)
             elif kind == "bool":
                 facts.bool_param.setdefault(key, chain)
-        return (facts.always is not None, len(facts.gfp_param), len(facts.bool_param)) != before
+            elif kind == "guarded":
+                facts.guarded.setdefault(key, chain)
+        return (facts.always is not None, len(facts.gfp_param), len(facts.bool_param), len(facts.guarded)) != before
 
     def call_effect(self, site: Site, caller: FunctionSummary):
         """What a call does to its caller's sleep facts: ("always", None, chain), ("gfp", i, chain),
@@ -171,6 +179,10 @@ class Tree:
                 return "always", None, (hop,) + chain
             if arg in caller.params:
                 return "bool", (caller.params.index(arg), value), (hop,) + chain
+        for fields, chain in sorted(facts.guarded.items()):
+            if len(chain) >= MAX_CHAIN or any(f in site.sets for f in fields):
+                continue  # the caller set up what the callee tests (`cmd.flags = CMD_ASYNC`): not known to sleep
+            return "always", None, (hop,) + chain
         return None
 
     def _atomic_flags_given(self, site: Site, g: FunctionSummary) -> bool:

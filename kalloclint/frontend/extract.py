@@ -593,6 +593,10 @@ def _store(f: _File, node: ts.Node) -> Store | None:
         return Store(f.expr(target, [40]), f.expr(value, [60]), f.span(node))
     if node.type == "update_expression":  # `i++`: kept as text, a counter's next value may be known
         return Store(f.expr(target, [40]), Expr("other", f.text(node), f.span(node)), f.span(node))
+    if plain and value.type == "initializer_list":  # `{ .flags = f }`: only which fields it sets, `{.flags}`
+        fields = [f.text(d) for pair in value.named_children if pair.type == "initializer_pair"
+                  for d in pair.children_by_field_name("designator") if d.type == "field_designator"]
+        return Store(f.expr(target, [40]), Expr("other", "{" + ",".join(fields) + "}", f.span(value)), f.span(node))
     return Store(f.expr(target, [40]), Expr("other", "", f.span(value)), f.span(node))  # not a pointer's value
 
 
