@@ -25,7 +25,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]  # the kalloclint checkout being measured
 sys.path.insert(0, str(ROOT))
 
-COCCI = ["scripts/coccinelle/api/alloc/call_kern.cocci", "scripts/coccinelle/api/kfree_mismatch.cocci",
+COCCI = ["scripts/coccinelle/locks/call_kern.cocci", "scripts/coccinelle/api/kfree_mismatch.cocci",
          "scripts/coccinelle/free/devm_free.cocci", "scripts/coccinelle/api/alloc/zalloc-simple.cocci"]
 CHECKPATCH_TYPES = "ALLOC_ARRAY_ARGS,ALLOC_SIZEOF_STRUCT,ALLOC_WITH_MULTIPLY,OOM_MESSAGE,KREALLOC_ARG_REUSE"
 
@@ -81,13 +81,13 @@ def parse_floor(files: list[str], jobs: int) -> float:
     return time.perf_counter() - start
 
 
-def timed(cmd: list[str], cwd: Path | None = None) -> tuple[float, int]:
-    """Wall seconds and peak RSS (KiB) of the slowest child."""
+def timed(cmd: list[str], cwd: Path | None = None) -> tuple[float, int, int]:
+    """Wall seconds, peak RSS (KiB) of the largest child so far, and the exit status."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     start = time.perf_counter()
-    subprocess.run(cmd, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    status = subprocess.run(cmd, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).returncode
     seconds = time.perf_counter() - start
-    return seconds, max(before, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
+    return seconds, max(before, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss), status
 
 
 def main() -> int:
@@ -107,13 +107,13 @@ def main() -> int:
     cache = Path(tempfile.mkdtemp(prefix="kalloclint-bench-cache-"))
     kal = [sys.executable, "-m", "kalloclint", "-q", "--exit-zero", "-j", str(args.jobs), "--cache-dir", str(cache),
            str(target)]
-    cold, rss = timed(kal, cwd=ROOT)
+    cold, rss, _ = timed(kal, cwd=ROOT)
     rows.append(("kalloclint cold", cold, f"peak RSS {rss // 1024} MiB"))
     victim = Path(next(f for f in files if f.endswith(".c")))
     original = victim.read_bytes()
     try:
         victim.write_bytes(original + b"\n/* benchmark edit */\n")
-        warm, _ = timed(kal, cwd=ROOT)
+        warm, _, _ = timed(kal, cwd=ROOT)
     finally:
         victim.write_bytes(original)
     rows.append(("kalloclint warm, one file edited", warm, f"{victim.relative_to(tree)}"))
@@ -121,9 +121,12 @@ def main() -> int:
 
     if not args.skip_tools and shutil.which("spatch"):
         for script in COCCI:
-            seconds, _ = timed(["spatch", "--very-quiet", "-D", "report", "-j", str(args.jobs), "--sp-file",
-                                str(tree / script), "--dir", str(target)])
-            rows.append((f"spatch {Path(script).name}", seconds, ""))
+            if not (tree / script).is_file():
+                print(f"bench: {script} is not in this tree, not timed", file=sys.stderr)
+                continue
+            seconds, _, status = timed(["spatch", "--very-quiet", "-D", "report", "-j", str(args.jobs),
+                                        "--sp-file", str(tree / script), "--dir", str(target)])
+            rows.append((f"spatch {Path(script).name}", seconds, f"FAILED (exit {status})" if status else ""))
     if not args.skip_tools and shutil.which("perl"):
         c_files = [f for f in files if f.endswith(".c")]
         sample = c_files[:: max(1, len(c_files) // 200)]
