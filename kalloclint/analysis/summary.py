@@ -197,6 +197,8 @@ def _parameter_guards(ctx, function: Function, params: tuple[str, ...]) \
                  if (taken := called_test(node.cond, contexts.bug_checks)) is not None}
     dominators = dominating_edges(cfg)
     busy_arms = {edge for node, edges in zip(cfg.nodes, dominators) if _busy(node, contexts) for edge in edges}
+    # the same test written again later (`if (!(io->flags & ATOMIC)) wait_sleeping(); else wait_busy();`)
+    busy_tests = {(tests[b][0], taken != tests[b][1]) for b, taken in busy_arms if tests[b] is not None}
     for node, edges in zip(cfg.nodes, dominators):
         guard, dependent = None, False
         fields = sorted({(params.index(m[0]), m[1]) for branch, _ in edges if tests[branch] is not None
@@ -211,6 +213,8 @@ def _parameter_guards(ctx, function: Function, params: tuple[str, ...]) \
             if tests[branch] is None:
                 continue
             key, plain_taken = tests[branch][0], taken != tests[branch][1]
+            if (key, not plain_taken) in busy_tests:
+                dependent = True
             if key in names:
                 guard = (params.index(key), plain_taken)
             elif key in callbacks and not plain_taken:
