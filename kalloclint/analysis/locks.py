@@ -89,45 +89,12 @@ def lock_effect(flow: LockFlow, params: tuple[str, ...]) -> LockEffect:
     return LockEffect(tuple(sorted(acquires)), tuple(sorted(releases - acquires)))
 
 
-def local_aliases(cfg: Cfg) -> dict[str, str]:
-    """Locals set once, from a field or another name (`info = hwfn->rdma_info;`), by what they stand for,
-    so that `&hwfn->rdma_info->lock` and `&info->lock` are one lock."""
-    values: dict[str, list[str]] = {}
-    for node in cfg.nodes:
-        for event in node.events:
-            if event.kind == "store" and event.store is not None:
-                target = norm(event.store.target.text)
-                if target.isidentifier():
-                    value = event.store.value
-                    values.setdefault(target, []).append(norm(value.text) if value.kind in ("field", "ident") else "")
-    return {name: texts[0] for name, texts in values.items() if len(texts) == 1 and texts[0] and texts[0] != name}
-
-
-def _canonical(key: str, aliases: dict[str, str]) -> str:
-    for _ in range(3):  # an alias of an alias
-        m = _HEAD.match(key)
-        if m is None or m[1] not in aliases:
-            break
-        key = aliases[m[1]] + m[2]
-    return key
-
-
-_HEAD = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)((?:->|\.).*)?$")
-
-
 class _Transfer:
-    def __init__(self, contexts: Contexts, effects: dict[str, LockEffect] | None = None,
-                 aliases: dict[str, str] | None = None):
+    def __init__(self, contexts: Contexts, effects: dict[str, LockEffect] | None = None):
         self.locks = contexts.locks
         self.pure = contexts.pure
         self.guards = contexts.guards
         self.effects = effects or {}
-        self.aliases = aliases or {}
-
-    def key(self, text: str) -> str:
-        """The lock a lock expression names, through the function's local aliases."""
-        key = lock_key(text)
-        return _canonical(key, self.aliases) if self.aliases else key
 
     def event(self, state: State, event: Event, under: tuple = ()) -> State:
         if event.kind == "assign":
@@ -138,13 +105,13 @@ class _Transfer:
             if guard is not None:
                 kind = self.guards.get(guard)
                 lock = call.args[0].text if call.args else ""
-                return _acquire(state, Held(kind, self.key(lock), f"guard({guard})", call.span, under)) if kind else state
+                return _acquire(state, Held(kind, lock_key(lock), f"guard({guard})", call.span, under)) if kind else state
             op = self.locks.get(call.name)
             if op is None and call.name in self.effects:
                 return self.wrapper(state, call, self.effects[call.name], under)
             if op is None or op.op == "try":
                 return state
-            lock = self.key(call.args[op.arg].text) if op.arg is not None and op.arg < len(call.args) else ""
+            lock = lock_key(call.args[op.arg].text) if op.arg is not None and op.arg < len(call.args) else ""
             if op.op == "acquire":
                 if op.also:
                     state = _acquire(state, Held(op.also, "", call.name, call.span, under))
@@ -156,18 +123,17 @@ class _Transfer:
         if kind is None:
             return state
         if event.kind == "acquire":
-            return _acquire(state, Held(kind, self.key(event.lock), f"scoped_guard({event.guard})", event.span, under))
-        return _release(state, kind, self.key(event.lock))
+            return _acquire(state, Held(kind, lock_key(event.lock), f"scoped_guard({event.guard})", event.span, under))
+        return _release(state, kind, lock_key(event.lock))
 
     def wrapper(self, state: State, call: Call, effect: LockEffect, under: tuple) -> State:
         for kind, position, rest in effect.releases:
             lock = _at_call(position, rest, call)
             if lock is not None:
-                state = _release(state, kind, _canonical(lock, self.aliases))
+                state = _release(state, kind, lock)
         for kind, position, rest in effect.acquires:
             lock = _at_call(position, rest, call)
             if lock is not None:
-                lock = _canonical(lock, self.aliases)
                 state = _acquire(state, Held(kind, lock, f"{call.name}", call.span, under))
         return state
 
@@ -187,7 +153,7 @@ class _Transfer:
         name, lock_text = found
         op = self.locks[name]
         site = next((c.span for c in calls if c.name == name), cond.span)
-        return _acquire(state, Held(op.kind, self.key(lock_text), name, site))
+        return _acquire(state, Held(op.kind, lock_key(lock_text), name, site))
 
     def trylock(self, cond: Expr, polarity: bool) -> tuple[str, str] | None:
         e = cond.strip()
@@ -227,7 +193,6 @@ def analyse_locks(cfg: Cfg, contexts: Contexts, effects: dict[str, LockEffect] |
     transfer = _Transfer(contexts, effects)
     if not _touches_locks(cfg, transfer):
         return LockFlow({}, frozenset())  # most functions: nothing is ever held, no need to solve
-    transfer.aliases = local_aliases(cfg)
     node_calls = [[e.call for e in n.events if e.kind == "call"] for n in cfg.nodes]
 
     def through(node, state: State) -> State:
@@ -252,7 +217,7 @@ def analyse_locks(cfg: Cfg, contexts: Contexts, effects: dict[str, LockEffect] |
                 before[event.call.span.start] = before.get(event.call.span.start, frozenset()) | state
                 op = transfer.locks.get(event.call.name)
                 if op is not None and op.op == "release" and op.kind in ATOMIC_KINDS:
-                    lock = transfer.key(event.call.args[op.arg].text) if op.arg is not None and op.arg < len(
+                    lock = lock_key(event.call.args[op.arg].text) if op.arg is not None and op.arg < len(
                         event.call.args) else ""
                     # not held on every path here: on some path it is the caller's lock being dropped
                     for kind, key in ((op.kind, lock),) + (((op.also, ""),) if op.also else ()):
