@@ -30,7 +30,8 @@ class AtomicReason:
 
 def held_reason(held: Held, line: int, path: str) -> AtomicReason:
     if held.kind in _LOCK_NAMES:
-        text = f"{_LOCK_NAMES[held.kind]} '{held.lock}' is held (taken at line {line})"
+        how = "__must_hold() at" if held.primitive == "__must_hold" else "taken at"
+        text = f"{_LOCK_NAMES[held.kind]} '{held.lock}' is held ({how} line {line})"
         return AtomicReason(text, path, held.site, f"{held.lock} taken here")
     primitive = held.primitive if "(" in held.primitive else f"{held.primitive}()"
     return AtomicReason(f"{_REGIONS[held.kind]} ({primitive} at line {line})", path, held.site,

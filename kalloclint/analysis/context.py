@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
@@ -11,7 +12,7 @@ from kalloclint.analysis.cfg import Cfg, build_cfg
 from kalloclint.analysis.gfpflow import UNKNOWN, GfpFlow, analyse_gfp
 from kalloclint.analysis.lifetimes import FileLifetimes
 from kalloclint.budget import OverBudget
-from kalloclint.analysis.locks import LockEffect, LockFlow, analyse_locks, lock_effect
+from kalloclint.analysis.locks import Held, LockEffect, LockFlow, analyse_locks, lock_effect, lock_key
 from kalloclint.analysis.roles import Role, file_roles
 from kalloclint.analysis.fold import CInt, Folder, Unknown
 from kalloclint.analysis.sizing import AllocSize, Sizing, alloc_size
@@ -134,8 +135,40 @@ class FileContext:
         key = function.span.start
         flow = self._flows.get(key)
         if flow is None:
-            flow = self._flows[key] = analyse_locks(self.cfg(function), self.model.contexts, self.lock_effects())
+            flow = self._flows[key] = analyse_locks(self.cfg(function), self.model.contexts, self.lock_effects(),
+                                                    self.held_on_entry(function))
         return flow
+
+    def held_on_entry(self, function: Function) -> frozenset[Held]:
+        """Locks a `__must_hold(&p->lock)` annotation says the caller holds, when what kind of lock it is can
+        be told: from a primitive the function itself applies to it, else from the declared type of the
+        member or variable (rules/contexts.toml [lock_types])."""
+        held = set()
+        for text in function.annotations:
+            if not text.startswith("__must_hold(") or not text.endswith(")"):
+                continue
+            lock = lock_key(text[len("__must_hold("):-1])
+            kind = self._lock_kind(function, lock)
+            if kind is not None:
+                held.add(Held(kind, lock, "__must_hold", function.name_span))
+        return frozenset(held)
+
+    def _lock_kind(self, function: Function, lock: str) -> str | None:
+        locks = self.model.contexts.locks
+        for call in function.calls:
+            op = locks.get(call.name)
+            if op is not None and op.arg is not None and op.arg < len(call.args) and \
+                    lock_key(call.args[op.arg].text) == lock:
+                return op.kind
+        types = self.model.contexts.lock_types
+        m = re.fullmatch(r"([A-Za-z_]\w*)(?:->|\.)([A-Za-z_]\w*)", lock)
+        if m is None:
+            decl = self._globals.get(lock)
+            return types.get(decl.type) if decl is not None and decl.pointer == 0 else None
+        owner = next((d for d in function.params + function.locals if d.name == m[1]), None)
+        struct = self._structs.get(owner.type.removeprefix("struct ").strip()) if owner is not None else None
+        member = next((d for d in struct.fields if d.name == m[2]), None) if struct is not None else None
+        return types.get(member.type) if member is not None and member.pointer == 0 else None
 
     def lock_effects(self) -> dict[str, LockEffect]:
         """Lock wrappers (functions that return with a lock taken or released): those defined in this

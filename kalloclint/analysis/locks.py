@@ -187,11 +187,13 @@ def _acquire(state: State, held: Held) -> State:
     return frozenset(h for h in state if not (h.kind == RELEASED and h.lock == marker)) | {held}
 
 
-def analyse_locks(cfg: Cfg, contexts: Contexts, effects: dict[str, LockEffect] | None = None) -> LockFlow:
+def analyse_locks(cfg: Cfg, contexts: Contexts, effects: dict[str, LockEffect] | None = None,
+                  entry: State = frozenset()) -> LockFlow:
     """Run the dataflow to a fixpoint: union at joins, so a lock held on any path counts. `effects` are
-    the lock wrappers' summaries (calls to them act like the primitives they wrap)."""
+    the lock wrappers' summaries (calls to them act like the primitives they wrap); `entry` is what the
+    caller holds on entry (`__must_hold(&p->lock)`)."""
     transfer = _Transfer(contexts, effects)
-    if not _touches_locks(cfg, transfer):
+    if not entry and not _touches_locks(cfg, transfer):
         return LockFlow({}, frozenset())  # most functions: nothing is ever held, no need to solve
     node_calls = [[e.call for e in n.events if e.kind == "call"] for n in cfg.nodes]
 
@@ -203,8 +205,8 @@ def analyse_locks(cfg: Cfg, contexts: Contexts, effects: dict[str, LockEffect] |
     def along(node, polarity, state: State) -> State:
         return transfer.edge(state, node.cond, polarity, node_calls[node.id])
 
-    state_in = solve_forward(cfg, frozenset(), through, along, frozenset.union)
-    must_in = _must_states(cfg, through, along)
+    state_in = solve_forward(cfg, entry, through, along, frozenset.union)
+    must_in = _must_states(cfg, through, along, entry)
     before: dict[int, State] = {}
     released: set[tuple[str, str]] = set()
     for node in cfg.nodes:
@@ -221,13 +223,16 @@ def analyse_locks(cfg: Cfg, contexts: Contexts, effects: dict[str, LockEffect] |
                         event.call.args) else ""
                     # not held on every path here: on some path it is the caller's lock being dropped
                     for kind, key in ((op.kind, lock),) + (((op.also, ""),) if op.also else ()):
-                        if not any(h.kind == kind and h.lock == key for h in must if h.kind != RELEASED):
+                        if not any(h.kind == kind and h.lock == key for h in must
+                                   if h.kind != RELEASED and h.primitive != "__must_hold"):
                             released.add((kind, key))
             state = transfer.event(state, event, node.under)
             must = transfer.event(must, event, node.under)
     exit_must = must_in[cfg.exit]
+    # a lock held since entry (`__must_hold`) and never dropped is not one this function takes
     return LockFlow(before, state_in[cfg.exit] or frozenset(), frozenset(released),
-                    frozenset((h.kind, h.lock) for h in exit_must) if exit_must else frozenset())
+                    frozenset((h.kind, h.lock) for h in exit_must if h.primitive != "__must_hold")
+                    if exit_must else frozenset())
 
 
 def _touches_locks(cfg: Cfg, transfer: _Transfer) -> bool:
@@ -244,7 +249,7 @@ def _touches_locks(cfg: Cfg, transfer: _Transfer) -> bool:
     return False
 
 
-def _must_states(cfg: Cfg, through, along) -> list[State | None]:
+def _must_states(cfg: Cfg, through, along, entry: State = frozenset()) -> list[State | None]:
     """What is held on every path into each node: the same transfer, joined by intersection (what a lock
     wrapper leaves held whichever way it returns; whether a release drops a lock the caller holds)."""
 
@@ -252,4 +257,4 @@ def _must_states(cfg: Cfg, through, along) -> list[State | None]:
         other = {(h.kind, h.lock) for h in b}
         return frozenset(h for h in a if (h.kind, h.lock) in other)
 
-    return solve_forward(cfg, frozenset(), through, along, meet)
+    return solve_forward(cfg, entry, through, along, meet)

@@ -136,6 +136,7 @@ class Contexts:
     bug_checks: frozenset[str] = frozenset()  # `if (WARN_ON(x))`: the true branch runs only on a kernel bug
     busy_waits: frozenset[str] = frozenset()  # udelay(): the non-sleeping twin of a sleep
     pure: frozenset[str] = frozenset()  # strcmp(): the same result each time for the same arguments
+    lock_types: dict[str, str] = field(default_factory=dict)  # `spinlock_t` -> spin: what kind a lock is
 
 
 ATOMIC_CONTEXTS = frozenset({"hardirq", "softirq", "nmi", "atomic"})
@@ -215,7 +216,7 @@ def load_model(extra_files: tuple[str, ...] = ()) -> Model:
 
 
 _SECTIONS = {"alloc", "free", "fill", "copy", "size_helpers", "constant_macros", "gfp", "macros", "lock",
-             "guard", "register", "ops", "annotations", "sleepers", "noreturn", "bug_checks", "busy_waits", "pure",
+             "guard", "register", "ops", "annotations", "sleepers", "noreturn", "bug_checks", "busy_waits", "pure", "lock_types",
              "arch", "data_model", "type_aliases", "size_macros", "size_functions", "family", "lifetimes"}
 
 
@@ -397,7 +398,15 @@ def _contexts(merged: dict, origins: dict[tuple[str, str], Path]) -> Contexts:
         bug_checks=frozenset(merged.get("bug_checks", {}).get("names", [])),
         busy_waits=frozenset(merged.get("busy_waits", {}).get("names", [])),
         pure=frozenset(merged.get("pure", {}).get("names", [])),
+        lock_types=_lock_types(merged.get("lock_types", {})),
     )
+
+
+def _lock_types(table: dict) -> dict[str, str]:
+    for name, kind in table.items():
+        if kind not in LOCK_KINDS:
+            raise ModelError(f"[lock_types]: '{name}' has unknown lock kind '{kind}'")
+    return dict(table)
 
 
 _CONTEXTS = ATOMIC_CONTEXTS | {"process"}
