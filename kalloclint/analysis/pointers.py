@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from kalloclint.analysis.cfg import Node
+from kalloclint.analysis.cfg import Node, condition_key
 from kalloclint.frontend.facts import Expr, norm
 from kalloclint.model import Lifetimes
 
@@ -402,11 +402,7 @@ def learned(cond: Expr, polarity: bool, api: Lifetimes) -> tuple[str, str] | Non
 def condition_text(cond: Expr, api: Lifetimes) -> str | None:
     """The text of a condition that gives the same answer each time it is tested (no assignments, and no
     calls but the model's pure tests), so that a later test of it can be decided; else None."""
-    for node in cond.walk():
-        if node.kind in ("assign", "opaque", "other") or (node.kind == "unary" and node.op in ("++", "--")) \
-                or (node.kind == "call" and node.op not in api.pure and node.op not in api.transparent):
-            return None
-    return norm(cond.text)
+    return condition_key(cond, api.pure)
 
 
 def guards(cond: Expr, span) -> list[tuple[Expr, bool]]:

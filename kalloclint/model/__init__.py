@@ -73,7 +73,8 @@ class Lifetimes:
     asserts: frozenset[str] = frozenset()  # calls that do not return when their argument is true
     error_pointers: frozenset[str] = frozenset()  # calls that make an error value, not memory
     error_codes: frozenset[str] = frozenset()  # calls that return a negative errno (PTR_ERR)
-    pure: frozenset[str] = frozenset()  # tests that give the same answer again while nothing is stored
+    # calls a test may contain and still give the same answer again: [pure] and the transparent ones
+    pure: frozenset[str] = frozenset()
     reassigns: frozenset[str] = frozenset()  # macros that assign to their arguments (swap)
     drvdata_set: dict[str, int] = field(default_factory=dict)  # setter -> position of the stored pointer
     drvdata_get: frozenset[str] = frozenset()
@@ -285,6 +286,7 @@ def _build(merged: dict, digest: str, files: tuple[str, ...], origins: dict[tupl
     allocators = _entries(merged, "alloc", Allocator, origins)
     frees = _entries(merged, "free", Free, origins)
     families = _entries(merged, "family", Family, origins)
+    contexts = _contexts(merged, origins)
     _check_families(allocators, frees, families, origins)
     return Model(
         allocators=allocators,
@@ -294,7 +296,7 @@ def _build(merged: dict, digest: str, files: tuple[str, ...], origins: dict[tupl
         size_helpers=frozenset(merged.get("size_helpers", {}).get("names", [])),
         constant_macros=frozenset(merged.get("constant_macros", {}).get("names", [])),
         gfp=gfp,
-        contexts=_contexts(merged, origins),
+        contexts=contexts,
         macros=Macros(
             blank=frozenset(macros.get("blank", [])),
             blank_call=frozenset(macros.get("blank_call", [])),
@@ -306,7 +308,7 @@ def _build(merged: dict, digest: str, files: tuple[str, ...], origins: dict[tupl
         files=files,
         arch=arch,
         families=families,
-        lifetimes=_lifetimes(merged.get("lifetimes", {})),
+        lifetimes=_lifetimes(merged.get("lifetimes", {}), contexts.pure),
     )
 
 
@@ -336,10 +338,10 @@ def _check_families(allocators: dict, frees: dict, families: dict, origins: dict
 
 
 _LIFETIME_LISTS = ("unevaluated", "null_tests", "transparent", "asserts", "error_pointers", "error_codes",
-                   "reassigns", "drvdata_get", "pure")
+                   "reassigns", "drvdata_get")
 
 
-def _lifetimes(table: dict) -> Lifetimes:
+def _lifetimes(table: dict, pure: frozenset[str]) -> Lifetimes:
     where = "[lifetimes] (rules/lifetimes.toml or a model file)"
     for key, value in table.items():
         if key in _LIFETIME_LISTS:
@@ -358,7 +360,7 @@ def _lifetimes(table: dict) -> Lifetimes:
     lists = {key: frozenset(table.get(key, [])) for key in _LIFETIME_LISTS}
     return Lifetimes(drvdata_set=dict(table.get("drvdata_set", {})),
                      address_tests=dict(table.get("address_tests", {})), ensures=dict(table.get("ensures", {})),
-                     **lists)
+                     pure=pure | lists["transparent"], **lists)
 
 
 def _contexts(merged: dict, origins: dict[tuple[str, str], Path]) -> Contexts:
