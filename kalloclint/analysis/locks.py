@@ -13,6 +13,7 @@ from kalloclint.source import Span
 
 ATOMIC_KINDS = frozenset({"spin", "raw_spin", "rw", "rcu", "preempt", "irq", "bh"})
 RAW_ATOMIC_KINDS = frozenset({"raw_spin", "preempt", "irq"})  # atomic even on PREEMPT_RT
+SPINNING_KINDS = frozenset({"spin", "raw_spin", "rw"})  # locks whose waiters spin rather than sleep
 
 
 @dataclass(frozen=True, slots=True)

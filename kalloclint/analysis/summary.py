@@ -12,7 +12,7 @@ from typing import NamedTuple
 from kalloclint.analysis.cfg import test_of
 from kalloclint.analysis.conditions import called_test, dominating_edges
 from kalloclint.analysis.gfpflow import UNKNOWN, analyse_gfp, bool_test
-from kalloclint.analysis.locks import LockEffect
+from kalloclint.analysis.locks import SPINNING_KINDS, LockEffect
 from kalloclint.analysis.stmts import walk
 from kalloclint.frontend.facts import Call, Expr, Function, Suppression
 from kalloclint.model.gfp import GfpValue
@@ -189,43 +189,36 @@ def _parameter_guards(ctx, function: Function, params: tuple[str, ...]) \
     cfg = ctx.cfg(function)
     out: dict[int, tuple[tuple[int, bool] | None, bool]] = {}
     field_out: dict[int, tuple[tuple[int, str], ...]] = {}
-    names = set(params)
-    callbacks = {"".join(c.name.split()) for c in function.calls if "->" in c.name or "." in c.name}
-    mentions: list[re.Pattern[str]] = []  # one pattern for all the parameters, compiled when first needed
-    tests = [test_of(node.cond, contexts.pure) for node in cfg.nodes]
+    tests = _branch_tests(cfg, function, params, contexts.pure)
     bug_edges = {(node.id, taken) for node in cfg.nodes
                  if (taken := called_test(node.cond, contexts.bug_checks)) is not None}
     dominators = dominating_edges(cfg)
     busy_arms = {edge for node, edges in zip(cfg.nodes, dominators) if _busy(node, contexts) for edge in edges}
     # the same test written again later (`if (!(io->flags & ATOMIC)) wait_sleeping(); else wait_busy();`)
-    busy_tests = {(tests[b][0], taken != tests[b][1]) for b, taken in busy_arms if tests[b] is not None}
+    busy_tests = {(tests[b].key, taken != tests[b].negated) for b, taken in busy_arms if tests[b] is not None}
     for node, edges in zip(cfg.nodes, dominators):
         guard, dependent = None, False
-        fields = sorted({(params.index(m[0]), m[1]) for branch, _ in edges if tests[branch] is not None
-                         for m in _FIELD_TEST.findall(tests[branch][0]) if m[0] in names})
-        if fields:
-            for event in node.events:
-                if event.kind == "call":
-                    field_out[event.call.span.start] = tuple(fields)
+        fields = sorted({f for branch, _ in edges if tests[branch] is not None for f in tests[branch].fields})
         for branch, taken in sorted(edges):
             if (branch, taken) in bug_edges or (branch, not taken) in busy_arms:
                 dependent = True
-            if tests[branch] is None:
+            test = tests[branch]
+            if test is None:
                 continue
-            key, plain_taken = tests[branch][0], taken != tests[branch][1]
-            if (key, not plain_taken) in busy_tests:
+            plain_taken = taken != test.negated
+            if (test.key, not plain_taken) in busy_tests:
                 dependent = True
-            if key in names:
-                guard = (params.index(key), plain_taken)
-            elif key in callbacks and not plain_taken:
+            if test.param is not None:
+                guard = (test.param, plain_taken)
+            elif test.callback and not plain_taken:
                 dependent = True
-            elif names and _mentions(mentions, names).search(key):
+            elif test.mentions_param:
                 dependent = True  # a flag or count the caller passes, not data reached through a pointer
-        if guard is None and not dependent:
-            continue
-        for event in node.events:
-            if event.kind == "call":
-                out[event.call.span.start] = (guard, dependent)
+        calls = [e.call.span.start for e in node.events if e.kind == "call"]
+        if fields:
+            field_out.update((start, tuple(fields)) for start in calls)
+        if guard is not None or dependent:
+            out.update((start, (guard, dependent)) for start in calls)
     return out, field_out
 
 
@@ -261,11 +254,32 @@ def fields_set(stored: dict[str, list[tuple[int, str]]], call: Call) -> tuple[tu
     return tuple(sorted(out))
 
 
-def _mentions(cache: list[re.Pattern[str]], names: set[str]) -> re.Pattern[str]:
-    """A flag or count the caller passes (`flags & X`), not data reached through a pointer (`p->x`)."""
-    if not cache:
-        cache.append(re.compile(rf"\b(?:{'|'.join(re.escape(n) for n in sorted(names))})\b(?!->|\.|\[)"))
-    return cache[0]
+class _Test(NamedTuple):
+    """What a branch condition says about the function's parameters, worked out once per branch."""
+
+    key: str
+    negated: bool
+    param: int | None  # the condition is exactly this parameter (`if (wait)`, `if (!wait)`)
+    callback: bool  # it tests a callback the function also calls (`if (ops->request)`)
+    mentions_param: bool  # it tests a flag or count a parameter passes (`flags & ASYNC`)
+    fields: tuple[tuple[int, str], ...]  # the fields of parameters it tests (`cmd->flags`)
+
+
+def _branch_tests(cfg, function: Function, params: tuple[str, ...], pure: frozenset[str]) -> list[_Test | None]:
+    names = set(params)
+    callbacks = {"".join(c.name.split()) for c in function.calls if "->" in c.name or "." in c.name}
+    mentions = re.compile(rf"\b(?:{'|'.join(re.escape(n) for n in sorted(names))})\b(?!->|\.|\[)") if names else None
+    out: list[_Test | None] = []
+    for node in cfg.nodes:
+        test = test_of(node.cond, pure)
+        if test is None:
+            out.append(None)
+            continue
+        key, negated = test
+        fields = tuple(sorted({(params.index(m[0]), m[1]) for m in _FIELD_TEST.findall(key) if m[0] in names}))
+        out.append(_Test(key, negated, params.index(key) if key in names else None, key in callbacks,
+                         mentions is not None and mentions.search(key) is not None, fields))
+    return out
 
 
 def _busy(node, contexts) -> bool:
@@ -275,7 +289,7 @@ def _busy(node, contexts) -> bool:
             continue
         lock = contexts.locks.get(event.call.name)
         if event.call.name in contexts.busy_waits or (
-                lock is not None and lock.op == "acquire" and lock.kind in ("spin", "raw_spin", "rw")):
+                lock is not None and lock.op == "acquire" and lock.kind in SPINNING_KINDS):
             return True
     return False
 
