@@ -141,8 +141,8 @@ def _excluded(path: str, patterns: list[str]) -> bool:
 # -- the run ---------------------------------------------------------------------------------------
 
 
-def extract_file(path: str, model: Model, data: bytes | None = None,
-                 source: SourceFile | None = None) -> FileFacts | Diagnostic:
+def extract_file(path: str, model: Model, data: bytes | None = None, source: SourceFile | None = None,
+                 declarations_only: bool = False) -> FileFacts | Diagnostic:
     """Facts for one file, or the one-line reason it could not be checked."""
     try:
         if source is None:
@@ -150,7 +150,7 @@ def extract_file(path: str, model: Model, data: bytes | None = None,
     except SourceError as exc:
         return Diagnostic(path, str(exc))
     try:
-        return extract(source, model)
+        return extract(source, model, declarations_only)
     except RecursionError:
         return Diagnostic(path, "nested too deeply to analyse, skipped")
     except Exception as exc:  # an internal error must not stop the run
@@ -219,17 +219,18 @@ def _check_one(item: tuple[str, bytes | None]) -> _FileResult:
 
 def _extract_input(source: SourceFile, job: _Job, on_disk: bool) -> FileFacts | Diagnostic:
     """Facts for a file being checked. A header is also read for the sizes of the files that include it:
-    whichever comes first in this process, the other takes its facts instead of parsing it again (not for
-    an editor's unsaved text, which differs from the file)."""
+    when it is checked first, those files take its facts instead of parsing it again (not for an editor's
+    unsaved text, which differs from the file). Read first for its declarations only, it is extracted
+    again in full to be checked."""
     headers = job.sizing.headers if job.sizing is not None else None
     if headers is None or not on_disk or not source.path.endswith(".h"):
         return extract_file(source.path, job.model, source=source)
     real = os.path.realpath(source.path)
     known = headers.known.get(real)
-    if known is not None:
+    if known is not None and not known.declarations_only:
         return dataclasses.replace(known, path=source.path)
     facts = extract_file(source.path, job.model, source=source)
-    if isinstance(facts, FileFacts) and real not in headers.known and len(headers.known) < headers.limit:
+    if isinstance(facts, FileFacts) and (real in headers.known or len(headers.known) < headers.limit):
         headers.known[real] = dataclasses.replace(facts, path=real)
     return facts
 
@@ -422,7 +423,7 @@ def sizing(model: Model, settings: Settings) -> Sizing:
                           f"(known: {', '.join(model.arch.names())})")
 
     def header(path: str) -> FileFacts | None:
-        facts = extract_file(path, model)
+        facts = extract_file(path, model, declarations_only=True)
         return facts if isinstance(facts, FileFacts) else None
 
     return Sizing.build(model, profile, Headers(header, tuple(settings.include_dirs)))

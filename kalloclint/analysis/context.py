@@ -181,16 +181,23 @@ class FileContext:
         effects: dict[str, LockEffect] = {n: e for n, e in self.foreign_effects.items() if n not in own}
         for _ in range(4):
             changed = False
+            flows: dict[int, LockFlow] = {}
             for function in self.facts.functions:
                 if not any(c.name in contexts.locks or c.name in effects for c in function.calls):
                     continue
-                flow = analyse_locks(self.cfg(function), contexts, effects)
+                flow = flows[function.span.start] = analyse_locks(self.cfg(function), contexts, effects)
                 params = tuple(p.name for p in function.params)
                 effect = lock_effect(flow, params)
                 if (effect.acquires or effect.releases) and effects.get(function.name) != effect:
                     effects[function.name] = effect
                     changed = True
             if not changed:
+                # the last round ran with the final wrappers: its flows are what lock_flow() would compute
+                # for functions the caller does not enter holding a lock
+                for function in self.facts.functions:
+                    flow = flows.get(function.span.start)
+                    if flow is not None and not self.held_on_entry(function):
+                        self._flows.setdefault(function.span.start, flow)
                 break
         self._effects = effects
         return effects
@@ -242,6 +249,8 @@ class FileContext:
             candidates = call.args
         flow = flow if flow is not None else (self.gfp_flow(function) if function.assigns else None)
         for arg in candidates:
+            if flow is None and arg.kind == "opaque":
+                continue  # an argument kept as text names no GFP flag, and no local carries one here
             value = _gfp_value(gfp, arg, call, flow)
             if value is not None:
                 return arg, value

@@ -189,6 +189,8 @@ def _parameter_guards(ctx, function: Function, params: tuple[str, ...]) \
     cfg = ctx.cfg(function)
     out: dict[int, tuple[tuple[int, bool] | None, bool]] = {}
     field_out: dict[int, tuple[tuple[int, str], ...]] = {}
+    if all(node.cond is None for node in cfg.nodes):
+        return out, field_out  # straight-line code: nothing guards its calls
     tests = _branch_tests(cfg, function, params, contexts.pure)
     bug_edges = {(node.id, taken) for node in cfg.nodes
                  if (taken := called_test(node.cond, contexts.bug_checks)) is not None}
@@ -197,6 +199,9 @@ def _parameter_guards(ctx, function: Function, params: tuple[str, ...]) \
     # the same test written again later (`if (!(io->flags & ATOMIC)) wait_sleeping(); else wait_busy();`)
     busy_tests = {(tests[b].key, taken != tests[b].negated) for b, taken in busy_arms if tests[b] is not None}
     for node, edges in zip(cfg.nodes, dominators):
+        calls = [e.call.span.start for e in node.events if e.kind == "call"]
+        if not calls or not edges:
+            continue
         guard, dependent = None, False
         fields = sorted({f for branch, _ in edges if tests[branch] is not None for f in tests[branch].fields})
         for branch, taken in sorted(edges):
@@ -214,7 +219,6 @@ def _parameter_guards(ctx, function: Function, params: tuple[str, ...]) \
                 dependent = True
             elif test.mentions_param:
                 dependent = True  # a flag or count the caller passes, not data reached through a pointer
-        calls = [e.call.span.start for e in node.events if e.kind == "call"]
         if fields:
             field_out.update((start, tuple(fields)) for start in calls)
         if guard is not None or dependent:

@@ -16,9 +16,7 @@ from kalloclint.model import Model
 from kalloclint.source import LineIndex, SourceFile, Span
 
 LANGUAGE = ts.Language(tsc.language())
-_QUERY = ts.Query(LANGUAGE, """
-(function_definition) @function
-(call_expression) @call
+_DECLARATIONS = """
 (struct_specifier name: (type_identifier) body: (field_declaration_list)) @struct
 (union_specifier name: (type_identifier) body: (field_declaration_list)) @struct
 (enumerator name: (identifier) @enumerator)
@@ -27,6 +25,12 @@ _QUERY = ts.Query(LANGUAGE, """
 (preproc_include path: (_) @include)
 (type_definition) @typedef
 (ERROR) @error
+"""
+# A header read only for the names it declares (sizes, macros, typedefs) needs none of the code patterns.
+_DECLARATION_QUERY = ts.Query(LANGUAGE, _DECLARATIONS)
+_QUERY = ts.Query(LANGUAGE, _DECLARATIONS + """
+(function_definition) @function
+(call_expression) @call
 (translation_unit (declaration) @global)
 (initializer_pair designator: (field_designator (field_identifier) @designator) value: (_) @value) @pair
 (assignment_expression left: (field_expression field: (field_identifier)) right: (identifier) @handler)
@@ -328,8 +332,9 @@ def _document_order(node: ts.Node) -> tuple[int, int, int]:
     return node.start_byte, -node.end_byte, node.kind_id
 
 
-def extract(source: SourceFile, model: Model) -> FileFacts:
-    """Facts for one file. The tree is dropped before returning."""
+def extract(source: SourceFile, model: Model, declarations_only: bool = False) -> FileFacts:
+    """Facts for one file. The tree is dropped before returning. With `declarations_only` (a header read
+    for the names it declares), functions, calls, stores and bindings are left out."""
     original = source.data
     parse_bytes, rewrites = rewrite_source(original, model.macros)
     tree = ts.Parser(LANGUAGE).parse(parse_bytes)
@@ -339,7 +344,8 @@ def extract(source: SourceFile, model: Model) -> FileFacts:
     # (same tree, same process): put them in document order, outer nodes first, so that facts (and every
     # "last definition wins" below) do not change from run to run.
     caps = {name: sorted(nodes, key=_document_order)
-            for name, nodes in ts.QueryCursor(_QUERY).captures(tree.root_node).items()}
+            for name, nodes in ts.QueryCursor(_DECLARATION_QUERY if declarations_only else _QUERY)
+            .captures(tree.root_node).items()}
 
     errors: list[tuple[int, int]] = []
     for a, b in sorted((n.start_byte, n.end_byte) for n in caps.get("error", [])):
@@ -424,11 +430,12 @@ def extract(source: SourceFile, model: Model) -> FileFacts:
     return FileFacts(
         path=source.path, index=index, functions=tuple(functions), structs=structs, globals=globals_,
         defines=defines, enum_constants=enum_constants, rewrites=rewrites,
-        file_calls=_file_calls(f, tree.root_node), bindings=tuple(bindings),
+        file_calls=() if declarations_only else _file_calls(f, tree.root_node), bindings=tuple(bindings),
         enum_values=enum_values, enums={k: tuple(v) for k, v in enums.items()},
         function_defines=function_defines, function_macros=frozenset(f.text(n) for n in caps.get("fdefine", [])), redefined=frozenset(redefined), typedefs=typedefs,
         includes=includes,
         suppressions=tuple(suppressions), error_count=len(errors), warnings=source.warnings,
+        declarations_only=declarations_only,
     )
 
 

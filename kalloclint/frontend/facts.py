@@ -250,3 +250,4 @@ class FileFacts:
     suppressions: tuple[Suppression, ...] = ()
     error_count: int = 0
     warnings: tuple[str, ...] = ()
+    declarations_only: bool = False  # a header read for its declarations: no functions, calls or stores
