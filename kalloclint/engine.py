@@ -30,7 +30,8 @@ from kalloclint.findings import Finding, severity_rank
 from kalloclint.frontend.extract import extract
 from kalloclint.frontend.facts import FileFacts, Suppression
 from kalloclint.model import Model
-from kalloclint.source import LineIndex, Location, SourceError, SourceFile, read_source, source_from_bytes
+from kalloclint.source import (MAX_FILE_BYTES, LineIndex, Location, SourceError, SourceFile, read_source,
+                               source_from_bytes)
 
 SOURCE_SUFFIXES = (".c", ".h")
 UNUSED_IGNORE = "unused-ignore"
@@ -203,18 +204,46 @@ def _check_one(item: tuple[str, bytes | None]) -> _FileResult:
     except SourceError as exc:
         return _FileResult(path, [], [Diagnostic(path, str(exc))], None)
     cache = job.cache if data is None else None
-    extra = job.foreign.get(path)
-    salted = source.data + b"\0" + repr(sorted(extra.items())).encode() if extra else source.data
-    key = cache.key(path, salted) if cache is not None else ""
+    key = _cache_key(path, source.data, job) if cache is not None else ""
     result = cache.load(key) if cache is not None else None
     if result is None:
         result, headers = _analyse(source, job, on_disk=data is None)
         if cache is not None and not any(d.fatal for d in result.diagnostics):
             cache.store(key, headers, result)
-    result.findings = _selected(path, result.findings, job.settings)
+    return _finished(result, job.settings)
+
+
+def _cache_key(path: str, data: bytes, job: _Job) -> str:
+    """The file's key: its bytes, and the other files' lock wrappers it was checked with, if any."""
+    extra = job.foreign.get(path)
+    return job.cache.key(path, data + b"\0" + repr(sorted(extra.items())).encode() if extra else data)
+
+
+def _finished(result: _FileResult, settings: Settings) -> _FileResult:
+    result.findings = _selected(result.path, result.findings, settings)
     if not result.findings:
         result.index = None
     return result
+
+
+def _cached(path: str) -> _FileResult | None:
+    """A file's result from the cache, read in this process, or None (a miss, or the file cannot be read:
+    the worker that checks it says why)."""
+    job = _JOB
+    try:  # without blocking on a FIFO: only a regular file can have an entry
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    except OSError:
+        return None
+    with os.fdopen(fd, "rb") as fh:
+        try:
+            st = os.fstat(fd)
+            if not stat.S_ISREG(st.st_mode) or st.st_size > MAX_FILE_BYTES:
+                return None
+            data = fh.read(MAX_FILE_BYTES + 1)
+        except OSError:
+            return None
+    result = job.cache.load(_cache_key(path, data, job))
+    return _finished(result, job.settings) if result is not None else None
 
 
 def _extract_input(source: SourceFile, job: _Job, on_disk: bool) -> FileFacts | Diagnostic:
@@ -401,6 +430,37 @@ def _selected(path: str, findings: list[Finding], settings: Settings) -> list[Fi
 
 
 def _map(inputs: list[tuple[str, bytes | None]], jobs: int):
+    """Every input's result, in order. What the cache holds is read here: a worker would read and unpickle
+    the entry, then pickle it again to send it back. The rest is checked by `jobs` worker processes."""
+    cache = _JOB.cache
+    hits: dict[int, _FileResult] = {}
+    if cache is not None and _has_entries(cache.directory):
+        for i, (path, data) in enumerate(inputs):
+            hit = _cached(path) if data is None else None
+            if hit is not None:
+                hits[i] = hit
+    if not hits:
+        yield from _checked(inputs, jobs)
+        return
+    checked = _checked([item for i, item in enumerate(inputs) if i not in hits], jobs)
+    try:
+        for i in range(len(inputs)):
+            yield hits.pop(i) if i in hits else next(checked)
+    finally:
+        checked.close()  # ends the worker pool now, not when the generator is collected
+
+
+def _has_entries(directory: str) -> bool:
+    try:
+        with os.scandir(directory) as entries:
+            return any(e.is_dir() for e in entries)
+    except OSError:
+        return False
+
+
+def _checked(inputs: list[tuple[str, bytes | None]], jobs: int):
+    if not inputs:
+        return
     if jobs <= 1 or len(inputs) < _PARALLEL_MIN_FILES:
         yield from map(_check_one, inputs)
         return

@@ -102,3 +102,52 @@ def test_a_lock_wrapper_changed_in_another_file_is_seen_by_its_callers(tmp_path)
     assert _codes(run([str(src)], Settings(), model, cache_dir=str(cache))) == []
     (src / "hw.c").write_text(WRAPPERS)
     assert _codes(run([str(src)], Settings(), model, cache_dir=str(cache), jobs=2)) == [("poke.c", 4, "KAL103")]
+
+
+def test_a_warm_parallel_run_sends_only_the_changed_file_to_the_workers(tmp_path, monkeypatch):
+    src, cache = tmp_path / "src", tmp_path / "cache"
+    src.mkdir()
+    for i in range(12):
+        (src / f"f{i:02}.c").write_text(f"void f{i}(int n) {{ void *p = kmalloc(n * {i + 2}, GFP_KERNEL); }}\n")
+    model = load_model()
+    cold = run([str(src)], Settings(), model, cache_dir=str(cache), jobs=2)
+    import kalloclint.engine as engine
+
+    sent: list[str] = []
+    checked = engine._checked
+
+    def recording(inputs, jobs):
+        sent.extend(path for path, _ in inputs)
+        return checked(inputs, jobs)
+
+    monkeypatch.setattr(engine, "_checked", recording)
+    (src / "f05.c").write_text("void f5(int n) { void *p = kmalloc(8, GFP_KERNEL); }\n")
+    warm = run([str(src)], Settings(), model, cache_dir=str(cache), jobs=2)
+    assert [Path(p).name for p in sent] == ["f05.c"]
+    assert _codes(warm) == [c for c in _codes(cold) if c[0] != "f05.c"] and len(_codes(cold)) == 12
+
+
+def test_a_fifo_named_on_a_warm_run_is_not_read_for_the_cache(tmp_path):
+    import os
+    import signal
+
+    src, cache = _tree(tmp_path), tmp_path / "cache"
+    model = load_model()
+    run([str(src)], Settings(), model, cache_dir=str(cache))
+    os.mkfifo(src / "pipe.c")  # opening it to read would wait for a writer forever
+
+    class Blocked(Exception):  # not an OSError, which the run would take for an unreadable file
+        pass
+
+    def blocked(*_):
+        raise Blocked("the run blocked opening a FIFO")
+
+    previous = signal.signal(signal.SIGALRM, blocked)
+    signal.alarm(20)
+    try:
+        result = run([str(src / "pipe.c"), str(src / "ring.c")], Settings(), model, cache_dir=str(cache))
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+    assert _codes(result) == [("ring.c", 2, "KAL201")]
+    assert [d.message for d in result.diagnostics] == ["not a regular file (FIFO, socket or device), skipped"]
