@@ -69,6 +69,7 @@ class Tree:
             for name, role in s.roles:
                 self.roles.setdefault(name, []).append((s.path, role))
         self.sleep: dict[int, SleepFacts] = {}
+        self._foreign: dict[int, Reason | None] = {}
         self._solve()
 
     # -- the call graph ----------------------------------------------------------------------------
@@ -105,17 +106,19 @@ class Tree:
                     facts.guarded.setdefault(op.fields, hop)
                 elif facts.always is None:
                     facts.always = hop
-        callers: dict[int, list[FunctionSummary]] = {}
+        # each caller once per callee, however many times it calls it: a second look at the same state
+        # finds nothing new
+        callers: dict[int, dict[int, FunctionSummary]] = {}
         for f in self.functions:
             for site in f.sites:
                 for g in self.resolve(site.callee, f.path):
-                    callers.setdefault(id(g), []).append(f)
+                    callers.setdefault(id(g), {})[id(f)] = f
         work = deque(f for f in self.functions if self._sleepy(self.sleep[id(f)]))
         queued = {id(f) for f in work}
         while work:
             g = work.popleft()
             queued.discard(id(g))
-            for f in callers.get(id(g), []):
+            for f in callers.get(id(g), {}).values():
                 if self._propagate(f) and id(f) not in queued:
                     queued.add(id(f))
                     work.append(f)
@@ -152,16 +155,21 @@ class Tree:
     def call_effect(self, site: Site, caller: FunctionSummary):
         """What a call does to its caller's sleep facts: ("always", None, chain), ("gfp", i, chain),
         ("bool", (i, value), chain), or None. With several definitions, all must agree."""
-        effects = [self._one_effect(site, caller, g) for g in self.resolve(site.callee, caller.path)]
-        if not effects or any(e is None for e in effects):
+        effects = []
+        for g in self.resolve(site.callee, caller.path):
+            effect = self._one_effect(site, caller, g)
+            if effect is None:
+                return None
+            effects.append(effect)
+        if not effects:
             return None
         kinds = {(e[0], e[1]) for e in effects}
         return effects[0] if len(kinds) == 1 else None
 
     def _one_effect(self, site: Site, caller: FunctionSummary, g: FunctionSummary):
         facts = self.sleep.get(id(g))
-        if facts is None:
-            return None
+        if facts is None or not self._sleepy(facts):
+            return None  # most callees: nothing known to sleep
         hop = Hop(f"{g.name}()", Place(caller.path, site.location.line, site.location.col))
         if self._atomic_flags_given(site, g):
             return None  # the callee takes GFP flags and was given non-sleeping ones: its contract is not to sleep
@@ -222,7 +230,15 @@ class Tree:
 
     def foreign_atomic_reason(self, f: FunctionSummary) -> Reason | None:
         """An atomic role of `f` given only by another file (its own file's roles were seen by the
-        per-file rules already)."""
+        per-file rules already). Asked for every function by several rules: worked out once."""
+        key = id(f)
+        if key not in self._foreign:
+            self._foreign[key] = self._foreign_atomic_reason(f)
+        return self._foreign[key]
+
+    def _foreign_atomic_reason(self, f: FunctionSummary) -> Reason | None:
+        if f.name not in self.roles:
+            return None  # no file gives it a role
         roles = self.roles_of(f)
         if any(p == f.path and r.context in ATOMIC_CONTEXTS for p, r in roles):
             return None
