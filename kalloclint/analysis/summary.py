@@ -258,6 +258,11 @@ def fields_set(stored: dict[str, list[tuple[int, str]]], call: Call) -> tuple[tu
     return tuple(sorted(out))
 
 
+# A name used for its value, not to reach data through it (`flags`, not `cmd->flags` or `buf[i]`); one
+# pattern for every function rather than one compiled per parameter list.
+_VALUE_NAME = re.compile(r"\b[A-Za-z_]\w*\b(?!->|\.|\[)")
+
+
 class _Test(NamedTuple):
     """What a branch condition says about the function's parameters, worked out once per branch."""
 
@@ -272,7 +277,6 @@ class _Test(NamedTuple):
 def _branch_tests(cfg, function: Function, params: tuple[str, ...], pure: frozenset[str]) -> list[_Test | None]:
     names = set(params)
     callbacks = {"".join(c.name.split()) for c in function.calls if "->" in c.name or "." in c.name}
-    mentions = re.compile(rf"\b(?:{'|'.join(re.escape(n) for n in sorted(names))})\b(?!->|\.|\[)") if names else None
     out: list[_Test | None] = []
     for node in cfg.nodes:
         test = test_of(node.cond, pure)
@@ -282,7 +286,7 @@ def _branch_tests(cfg, function: Function, params: tuple[str, ...], pure: frozen
         key, negated = test
         fields = tuple(sorted({(params.index(m[0]), m[1]) for m in _FIELD_TEST.findall(key) if m[0] in names}))
         out.append(_Test(key, negated, params.index(key) if key in names else None, key in callbacks,
-                         mentions is not None and mentions.search(key) is not None, fields))
+                         bool(names) and not names.isdisjoint(_VALUE_NAME.findall(key)), fields))
     return out
 
 
