@@ -341,6 +341,8 @@ def run(paths: list[str], settings: Settings, model: Model, stdin: tuple[str, by
             if file_result.summary is not None:
                 file_result.summary = _compact(file_result.summary, shared)
             file_results[file_result.path] = file_result
+        # input order, whichever came first (the cache, then the workers): later phases see the same order
+        file_results = {path: file_results[path] for path, _ in inputs if path in file_results}
         result.timings["files"] = time.perf_counter() - started
         if tree_checks:
             started = time.perf_counter()
@@ -430,24 +432,20 @@ def _selected(path: str, findings: list[Finding], settings: Settings) -> list[Fi
 
 
 def _map(inputs: list[tuple[str, bytes | None]], jobs: int):
-    """Every input's result, in order. What the cache holds is read here: a worker would read and unpickle
-    the entry, then pickle it again to send it back. The rest is checked by `jobs` worker processes."""
+    """Every input's result: first what the cache holds, read here as it is found (a worker would read and
+    unpickle the entry, then pickle it again to send it back), then the rest, checked by `jobs` worker
+    processes. Not in input order: the caller puts the results back in it."""
     cache = _JOB.cache
-    hits: dict[int, _FileResult] = {}
+    missed = inputs
     if cache is not None and _has_entries(cache.directory):
-        for i, (path, data) in enumerate(inputs):
+        missed = []
+        for path, data in inputs:
             hit = _cached(path) if data is None else None
             if hit is not None:
-                hits[i] = hit
-    if not hits:
-        yield from _checked(inputs, jobs)
-        return
-    checked = _checked([item for i, item in enumerate(inputs) if i not in hits], jobs)
-    try:
-        for i in range(len(inputs)):
-            yield hits.pop(i) if i in hits else next(checked)
-    finally:
-        checked.close()  # ends the worker pool now, not when the generator is collected
+                yield hit
+            else:
+                missed.append((path, data))
+    yield from _checked(missed, jobs)
 
 
 def _has_entries(directory: str) -> bool:
