@@ -107,18 +107,20 @@ class Tree:
                 elif facts.always is None:
                     facts.always = hop
         # each caller once per callee, however many times it calls it: a second look at the same state
-        # finds nothing new
-        callers: dict[int, dict[int, FunctionSummary]] = {}
+        # finds nothing new (a caller's sites are listed together, so a repeat is the last one added)
+        callers: dict[int, list[FunctionSummary]] = {}
         for f in self.functions:
             for site in f.sites:
                 for g in self.resolve(site.callee, f.path):
-                    callers.setdefault(id(g), {})[id(f)] = f
+                    found = callers.setdefault(id(g), [])
+                    if not found or found[-1] is not f:
+                        found.append(f)
         work = deque(f for f in self.functions if self._sleepy(self.sleep[id(f)]))
         queued = {id(f) for f in work}
         while work:
             g = work.popleft()
             queued.discard(id(g))
-            for f in callers.get(id(g), {}).values():
+            for f in callers.get(id(g), ()):
                 if self._propagate(f) and id(f) not in queued:
                     queued.add(id(f))
                     work.append(f)
