@@ -255,6 +255,19 @@ def test_a_header_is_extracted_once_per_run(model, tmp_path):
     assert len(read) == 1
 
 
+
+def test_a_header_read_for_its_sizes_first_is_checked_in_full(model, tmp_path):
+    # a.c comes first and reads ring.h for RING_LEN (declarations only); ring.h, checked next, has code of
+    # its own whose finding must not be lost to the lighter facts
+    from kalloclint.engine import run
+
+    (tmp_path / "ring.h").write_text("#define RING_LEN 16\n"
+                                     "static inline void *ring_alloc(int n) { return kmalloc(n * 8, GFP_KERNEL); }\n")
+    (tmp_path / "a.c").write_text('#include "ring.h"\nvoid f(int n) { void *p = kmalloc(n * RING_LEN, GFP_KERNEL); }\n')
+    found = [(Path(f.path).name, f.location.line, f.code) for f in run([str(tmp_path)], Settings(), model).findings]
+    assert found == [("a.c", 2, "KAL201"), ("ring.h", 2, "KAL201")]
+
+
 # -- profiles -------------------------------------------------------------------------------------------
 
 def test_profiles_agree_with_the_kernel_derivations(model):
