@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
@@ -12,13 +11,13 @@ from kalloclint.analysis.cfg import Cfg, build_cfg
 from kalloclint.analysis.gfpflow import UNKNOWN, GfpFlow, analyse_gfp
 from kalloclint.analysis.lifetimes import FileLifetimes
 from kalloclint.budget import OverBudget
-from kalloclint.analysis.locks import Held, LockEffect, LockFlow, analyse_locks, lock_effect, lock_key
+from kalloclint.analysis.locks import Held, LockEffect, LockFlow, analyse_locks, lock_effect, lock_key, lock_of
 from kalloclint.analysis.roles import Role, file_roles
 from kalloclint.analysis.fold import CInt, Folder, Unknown
 from kalloclint.analysis.sizing import AllocSize, Sizing, alloc_size
 from kalloclint.analysis.types import CType, type_of
 from kalloclint.findings import Edit, Finding, Fix, Related
-from kalloclint.frontend.facts import Call, Decl, Expr, FileFacts, Function, StructDef
+from kalloclint.frontend.facts import MEMBER, Call, Decl, Expr, FileFacts, Function, StructDef
 from kalloclint.model import Allocator, Free, Model
 from kalloclint.model.gfp import GfpValue
 from kalloclint.source import Span
@@ -157,11 +156,10 @@ class FileContext:
         locks = self.model.contexts.locks
         for call in function.calls:
             op = locks.get(call.name)
-            if op is not None and op.arg is not None and op.arg < len(call.args) and \
-                    lock_key(call.args[op.arg].text) == lock:
+            if op is not None and op.arg is not None and lock_of(op, call.args) == lock:
                 return op.kind
         types = self.model.contexts.lock_types
-        m = re.fullmatch(r"([A-Za-z_]\w*)(?:->|\.)([A-Za-z_]\w*)", lock)
+        m = MEMBER.fullmatch(lock)
         if m is None:
             decl = self._globals.get(lock)
             return types.get(decl.type) if decl is not None and decl.pointer == 0 else None

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from kalloclint.analysis.cfg import Cfg, Event, guard_of, test_of
 from kalloclint.analysis.dataflow import solve_forward
 from kalloclint.frontend.facts import Call, Expr, norm
-from kalloclint.model import Contexts
+from kalloclint.model import Contexts, LockOp
 from kalloclint.source import Span
 
 ATOMIC_KINDS = frozenset({"spin", "raw_spin", "rw", "rcu", "preempt", "irq", "bh"})
@@ -65,6 +66,11 @@ class LockEffect:
     releases: tuple[tuple[str, int, str], ...] = ()
 
 
+def lock_of(op: LockOp, args: Sequence[Expr]) -> str:
+    """The lock a primitive acts on, as lock_key() spells it; "" for one that takes no lock argument."""
+    return lock_key(args[op.arg].text) if op.arg is not None and op.arg < len(args) else ""
+
+
 def _param_lock(lock: str, params: tuple[str, ...]) -> tuple[int, str]:
     """`f->lock` with parameter f at position 0 -> (0, "->lock"); a global lock -> (-1, lock)."""
     m = re.match(r"([A-Za-z_][A-Za-z0-9_]*)(.*)$", lock)
@@ -112,7 +118,7 @@ class _Transfer:
                 return self.wrapper(state, call, self.effects[call.name], under)
             if op is None or op.op == "try":
                 return state
-            lock = lock_key(call.args[op.arg].text) if op.arg is not None and op.arg < len(call.args) else ""
+            lock = lock_of(op, call.args)
             if op.op == "acquire":
                 if op.also:
                     state = _acquire(state, Held(op.also, "", call.name, call.span, under))
@@ -151,10 +157,10 @@ class _Transfer:
         found = self.trylock(cond, polarity)
         if found is None:
             return state
-        name, lock_text = found
+        name, lock = found
         op = self.locks[name]
         site = next((c.span for c in calls if c.name == name), cond.span)
-        return _acquire(state, Held(op.kind, lock_key(lock_text), name, site))
+        return _acquire(state, Held(op.kind, lock, name, site))
 
     def trylock(self, cond: Expr, polarity: bool) -> tuple[str, str] | None:
         e = cond.strip()
@@ -167,8 +173,7 @@ class _Transfer:
         if e.kind == "call" and polarity:
             op = self.locks.get(e.op)
             if op is not None and op.op == "try":
-                lock = e.children[op.arg].text if op.arg is not None and op.arg < len(e.children) else ""
-                return e.op, lock
+                return e.op, lock_of(op, e.children)
         return None
 
 
@@ -220,8 +225,7 @@ def analyse_locks(cfg: Cfg, contexts: Contexts, effects: dict[str, LockEffect] |
                 before[event.call.span.start] = before.get(event.call.span.start, frozenset()) | state
                 op = transfer.locks.get(event.call.name)
                 if op is not None and op.op == "release" and op.kind in ATOMIC_KINDS:
-                    lock = lock_key(event.call.args[op.arg].text) if op.arg is not None and op.arg < len(
-                        event.call.args) else ""
+                    lock = lock_of(op, event.call.args)
                     # not held on every path here: on some path it is the caller's lock being dropped
                     for kind, key in ((op.kind, lock),) + (((op.also, ""),) if op.also else ()):
                         if not any(h.kind == kind and h.lock == key for h in must

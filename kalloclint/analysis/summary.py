@@ -14,7 +14,7 @@ from kalloclint.analysis.conditions import called_test, dominating_edges
 from kalloclint.analysis.gfpflow import UNKNOWN, analyse_gfp, bool_test
 from kalloclint.analysis.locks import SPINNING_KINDS, LockEffect
 from kalloclint.analysis.stmts import walk
-from kalloclint.frontend.facts import Call, Expr, Function, Suppression
+from kalloclint.frontend.facts import MEMBER, Call, Expr, Function, Suppression, norm
 from kalloclint.model.gfp import GfpValue
 from kalloclint.source import Location, Span
 
@@ -226,21 +226,18 @@ def _parameter_guards(ctx, function: Function, params: tuple[str, ...]) \
     return out, field_out
 
 
-_FIELD_TEST = re.compile(r"\b([A-Za-z_]\w*)(?:->|\.)([A-Za-z_]\w*)")
-
-
 def stored_fields(function: Function) -> dict[str, list[tuple[int, str]]]:
     """For each local or parameter, where the function set one of its fields and which: `cmd.flags = x`,
     `p->async = true`, `struct host_cmd cmd = { .flags = flags }`."""
     out: dict[str, list[tuple[int, str]]] = {}
     for store in function.stores:
-        target = "".join(store.target.text.split())
+        target = norm(store.target.text)
         if target.isidentifier() and store.value.text.startswith("{"):  # designated initializer: `{.flags}`
             for name in store.value.text[1:-1].split(","):
                 if name.strip():
                     out.setdefault(target, []).append((store.span.start, name.strip().lstrip(".")))
             continue
-        m = _FIELD_TEST.fullmatch(target)
+        m = MEMBER.fullmatch(target)
         if m:
             out.setdefault(m[1], []).append((store.span.start, m[2]))
     return out
@@ -250,7 +247,7 @@ def fields_set(stored: dict[str, list[tuple[int, str]]], call: Call) -> tuple[tu
     """Fields of the call's arguments (`&cmd`, `p`) that the function set before the call."""
     out = set()
     for index, arg in enumerate(call.args):
-        text = "".join(arg.text.split())
+        text = norm(arg.text)
         name = text[1:] if text.startswith("&") else text
         for start, field_name in stored.get(name, ()):
             if start < call.span.start:
@@ -276,7 +273,7 @@ class _Test(NamedTuple):
 
 def _branch_tests(cfg, function: Function, params: tuple[str, ...], pure: frozenset[str]) -> list[_Test | None]:
     names = set(params)
-    callbacks = {"".join(c.name.split()) for c in function.calls if "->" in c.name or "." in c.name}
+    callbacks = {norm(c.name) for c in function.calls if "->" in c.name or "." in c.name}
     out: list[_Test | None] = []
     for node in cfg.nodes:
         test = test_of(node.cond, pure)
@@ -284,7 +281,7 @@ def _branch_tests(cfg, function: Function, params: tuple[str, ...], pure: frozen
             out.append(None)
             continue
         key, negated = test
-        fields = tuple(sorted({(params.index(m[0]), m[1]) for m in _FIELD_TEST.findall(key) if m[0] in names}))
+        fields = tuple(sorted({(params.index(m[0]), m[1]) for m in MEMBER.findall(key) if m[0] in names}))
         out.append(_Test(key, negated, params.index(key) if key in names else None, key in callbacks,
                          bool(names) and not names.isdisjoint(_VALUE_NAME.findall(key)), fields))
     return out

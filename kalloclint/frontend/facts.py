@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 from kalloclint.source import LineIndex, Span
@@ -38,6 +39,9 @@ class Expr:
 def norm(text: str) -> str:
     """Expression text without white space, for comparing two spellings of one expression."""
     return "".join(text.split())
+
+
+MEMBER = re.compile(r"\b([A-Za-z_]\w*)(?:->|\.)([A-Za-z_]\w*)")  # `owner->member`, `owner.member`
 
 
 @dataclass(frozen=True, slots=True)
