@@ -11,7 +11,6 @@ from kalloclint.analysis.cfg import Cfg
 from kalloclint.frontend.facts import Expr
 
 Edge = tuple[int, bool]  # (branch node id, the outcome taken)
-_HINTS = ("likely", "unlikely")
 
 
 def dominating_edges(cfg: Cfg) -> list[frozenset[Edge]]:
@@ -41,17 +40,12 @@ def dominating_edges(cfg: Cfg) -> list[frozenset[Edge]]:
     return [s if s is not None else frozenset() for s in state]
 
 
-def called_test(cond: Expr | None, names: frozenset[str]) -> bool | None:
-    """When a condition is exactly a call to one of `names`, maybe negated or wrapped in
-    likely()/unlikely(): the outcome on which that call returned true; else None."""
+def called_test(cond: Expr | None, names: frozenset[str], hints: frozenset[str]) -> bool | None:
+    """When a condition is exactly a call to one of `names`, maybe negated or wrapped in a branch hint
+    (likely()/unlikely()): the outcome on which that call returned true; else None."""
     if cond is None:
         return None
-    node, taken = cond.strip(), True
-    while True:
-        if node.kind == "unary" and node.op == "!" and node.children:
-            node, taken = node.children[0].strip(), not taken
-        elif node.kind == "call" and node.op in _HINTS and node.children:
-            node = node.children[-1].strip()
-        else:
-            break
+    node, taken = cond.strip(hints), True
+    while node.kind == "unary" and node.op == "!" and node.children:
+        node, taken = node.children[0].strip(hints), not taken
     return taken if node.kind == "call" and node.op in names else None

@@ -25,23 +25,23 @@ class GfpFlow:
         return found or None
 
 
-def bool_test(cond: Expr | None) -> tuple[str, bool] | None:
+def bool_test(cond: Expr | None, hints: frozenset[str]) -> tuple[str, bool] | None:
     """`p`, `!p`, `likely(p)`: the identifier tested and whether the condition is its truth."""
     if cond is None:
         return None
-    e = cond.strip()
-    if e.kind == "call" and e.op in ("likely", "unlikely") and len(e.children) == 1:
-        return bool_test(e.children[0])
+    e = cond.strip(hints)
     if e.kind == "unary" and e.op == "!" and e.children:
-        inner = bool_test(e.children[0])
+        inner = bool_test(e.children[0], hints)
         return (inner[0], not inner[1]) if inner is not None else None
     if e.kind in ("ident", "opaque") and e.text.isidentifier():
         return e.text, True
     return None
 
 
-def analyse_gfp(cfg: Cfg, gfp: GfpAlgebra, assume: dict[str, bool] | None = None) -> GfpFlow:
-    """Reaching GFP values of locals; with `assume`, branches on those identifiers go one way only."""
+def analyse_gfp(cfg: Cfg, gfp: GfpAlgebra, assume: dict[str, bool] | None = None,
+                hints: frozenset[str] = frozenset()) -> GfpFlow:
+    """Reaching GFP values of locals; with `assume`, branches on those identifiers go one way only (tests
+    read through the branch hints `hints`)."""
     assume = assume or {}
 
     def run(node: Node, state: Reaching) -> Reaching:
@@ -56,7 +56,7 @@ def analyse_gfp(cfg: Cfg, gfp: GfpAlgebra, assume: dict[str, bool] | None = None
     def along(node: Node, polarity: bool | None, state: Reaching) -> Reaching | None:
         if polarity is None or not assume:
             return state
-        test = bool_test(node.cond)
+        test = bool_test(node.cond, hints)
         if test is not None and test[0] in assume and assume[test[0]] != (polarity == test[1]):
             return None
         return state

@@ -100,6 +100,7 @@ class _Transfer:
     def __init__(self, contexts: Contexts, effects: dict[str, LockEffect] | None = None):
         self.locks = contexts.locks
         self.pure = contexts.pure
+        self.hints = contexts.hints
         self.guards = contexts.guards
         self.effects = effects or {}
 
@@ -163,9 +164,7 @@ class _Transfer:
         return _acquire(state, Held(op.kind, lock, name, site))
 
     def trylock(self, cond: Expr, polarity: bool) -> tuple[str, str] | None:
-        e = cond.strip()
-        if e.kind == "call" and e.op in ("likely", "unlikely") and len(e.children) == 1:
-            return self.trylock(e.children[0], polarity)
+        e = cond.strip(self.hints)
         if e.kind == "unary" and e.op == "!" and e.children:
             return self.trylock(e.children[0], not polarity)
         if e.kind == "binary" and e.op == "&&" and polarity:

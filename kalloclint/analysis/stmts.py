@@ -35,19 +35,26 @@ def single_statement(stmt: Stmt) -> Stmt | None:
     return stmt
 
 
-def is_null_test(cond: Expr, pointer: str) -> bool:
+def is_null_test(cond: Expr, pointer: str, hints: frozenset[str]) -> bool:
     """`!p`, `p == NULL`, `NULL == p`, `unlikely(!p)`, `!p` among `||` alternatives."""
-    e = cond.strip()
-    if e.kind == "call" and e.op in ("unlikely", "likely") and len(e.children) == 1:
-        return is_null_test(e.children[0], pointer)
+    e = cond.strip(hints)
     if e.kind == "binary" and e.op == "||":
-        return any(is_null_test(c, pointer) for c in e.children)
+        return any(is_null_test(c, pointer, hints) for c in e.children)
     if e.kind == "unary" and e.op == "!" and e.children:
         return norm(e.children[0].strip().text) == pointer
     if e.kind == "binary" and e.op == "==" and len(e.children) == 2:
         a, b = (norm(c.strip().text) for c in e.children)
         return {a, b} == {pointer, "NULL"} or {a, b} == {pointer, "0"}
     return False
+
+
+def past_null_checks(seq: tuple[Stmt, ...] | list[Stmt], j: int, pointer: str, hints: frozenset[str]) -> int:
+    """The position of the first statement from `j` on that is not an `if (!p) <jump>;` of `pointer`:
+    what follows an allocation once its failure is handled."""
+    while j < len(seq) and seq[j].kind == "if" and seq[j].alt is None and seq[j].cond is not None \
+            and is_null_test(seq[j].cond, pointer, hints) and seq[j].children and ends_in_jump(seq[j].children[0]):
+        j += 1
+    return j
 
 
 def is_nonnull_test(cond: Expr, pointer: str) -> bool:

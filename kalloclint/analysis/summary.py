@@ -193,7 +193,7 @@ def _parameter_guards(ctx, function: Function, params: tuple[str, ...]) \
         return out, field_out  # straight-line code: nothing guards its calls
     tests = _branch_tests(cfg, function, params, contexts.pure)
     bug_edges = {(node.id, taken) for node in cfg.nodes
-                 if (taken := called_test(node.cond, contexts.bug_checks)) is not None}
+                 if (taken := called_test(node.cond, contexts.bug_checks, contexts.hints)) is not None}
     dominators = dominating_edges(cfg)
     busy_arms = {edge for node, edges in zip(cfg.nodes, dominators) if _busy(node, contexts) for edge in edges}
     # the same test written again later (`if (!(io->flags & ATOMIC)) wait_sleeping(); else wait_busy();`)
@@ -351,10 +351,11 @@ def _bool_choice(ctx, function: Function, call: Call, arg: Expr) -> tuple[int, b
         return None
     gfp = ctx.model.gfp
     cfg = ctx.cfg(function)
-    for pname, index in bool_params(function).items():
+    hints = ctx.model.contexts.hints
+    for pname, index in bool_params(function, hints).items():
         outcome = {}
         for value in (True, False):
-            masks = analyse_gfp(cfg, gfp, {pname: value}).values(call, name)
+            masks = analyse_gfp(cfg, gfp, {pname: value}, hints).values(call, name)
             if masks is None or UNKNOWN in masks:
                 break
             sleeps = {gfp.may_sleep(GfpValue(m, ())) for m in masks}
@@ -391,12 +392,12 @@ def param_index(expr: Expr, function: Function) -> int | None:
     return None
 
 
-def bool_params(function: Function) -> dict[str, int]:
+def bool_params(function: Function, hints: frozenset[str]) -> dict[str, int]:
     """Parameters tested as bools somewhere in the function (`if (atomic)`), by name."""
     names = {p.name: i for i, p in enumerate(function.params)}
     found = {}
     for stmt in walk(function.body):
-        test = bool_test(stmt.cond) if stmt.kind == "if" else None
+        test = bool_test(stmt.cond, hints) if stmt.kind == "if" else None
         if test is not None and test[0] in names:
             found[test[0]] = names[test[0]]
     return found

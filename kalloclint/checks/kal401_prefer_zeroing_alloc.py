@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from kalloclint.analysis.sizes import product_factors, sizeof_type
-from kalloclint.analysis.stmts import ends_in_jump, is_null_test, sequence_of, statement_call
+from kalloclint.analysis.stmts import past_null_checks, sequence_of, statement_call
 from kalloclint.checks import Check
 from kalloclint.findings import Fix
 from kalloclint.frontend.facts import Expr, norm
@@ -60,10 +60,7 @@ class PreferZeroingAlloc(Check):
                 continue
             seq, i = place
             pointer = norm(call.target.text)
-            j = i + 1
-            while j < len(seq) and seq[j].kind == "if" and seq[j].alt is None and seq[j].cond is not None \
-                    and is_null_test(seq[j].cond, pointer) and seq[j].children and ends_in_jump(seq[j].children[0]):
-                j += 1
+            j = past_null_checks(seq, i + 1, pointer, ctx.model.contexts.hints)
             if j >= len(seq):
                 continue
             fill_call = statement_call(function, seq[j], fills)

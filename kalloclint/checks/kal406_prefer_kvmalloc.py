@@ -101,7 +101,7 @@ class PreferKvmalloc(Check):
         retry = statement_call(function, then, allocators)
         key = key_of(retry.target) if retry is not None and retry.target is not None else None
         if key is None or allocators[retry.name].family != _VMALLOC or stmt.cond is None \
-                or not is_null_test(stmt.cond, key):
+                or not is_null_test(stmt.cond, key, ctx.model.contexts.hints):
             return
         first = [c for c in function.calls if c.span.end <= stmt.span.start and c.target is not None
                  and key_of(c.target) == key]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from kalloclint.analysis.lifetimes import parsed_functions
 from kalloclint.analysis.pointers import key_of
 from kalloclint.analysis.sizes import sizeof_type
-from kalloclint.analysis.stmts import ends_in_jump, is_null_test, sequence_of, statement_call
+from kalloclint.analysis.stmts import past_null_checks, sequence_of, statement_call
 from kalloclint.checks import Check
 from kalloclint.findings import Fix
 from kalloclint.frontend.facts import norm
@@ -67,11 +67,7 @@ class PreferKmemdup(Check):
             if place is None or key is None:
                 continue
             seq, i = place
-            j = i + 1
-            while j < len(seq) and seq[j].kind == "if" and seq[j].alt is None and seq[j].cond is not None \
-                    and is_null_test(seq[j].cond, norm(call.target.text)) and seq[j].children \
-                    and ends_in_jump(seq[j].children[0]):
-                j += 1
+            j = past_null_checks(seq, i + 1, norm(call.target.text), ctx.model.contexts.hints)
             copy_call = statement_call(function, seq[j], copies) if j < len(seq) else None
             if copy_call is None:
                 continue

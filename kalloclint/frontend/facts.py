@@ -28,12 +28,17 @@ class Expr:
             yield node
             stack.extend(reversed(node.children))
 
-    def strip(self) -> Expr:
-        """The expression without enclosing parentheses."""
+    def strip(self, hints: frozenset[str] = frozenset()) -> Expr:
+        """The expression without enclosing parentheses, nor the branch hints named in `hints` around it
+        (`unlikely(!p)` is `!p`)."""
         node = self
-        while node.kind == "paren" and node.children:
-            node = node.children[0]
-        return node
+        while True:
+            if node.kind == "paren" and node.children:
+                node = node.children[0]
+            elif node.kind == "call" and node.op in hints and len(node.children) == 1:
+                node = node.children[0]
+            else:
+                return node
 
 
 def norm(text: str) -> str:

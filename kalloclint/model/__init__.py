@@ -134,6 +134,7 @@ class Contexts:
     process_annotations: frozenset[str]
     sleepers: frozenset[str]
     noreturn: frozenset[str]
+    hints: frozenset[str] = frozenset()  # likely(), unlikely(): a test wrapped in one is the test
     bug_checks: frozenset[str] = frozenset()  # `if (WARN_ON(x))`: the true branch runs only on a kernel bug
     busy_waits: frozenset[str] = frozenset()  # udelay(): the non-sleeping twin of a sleep
     pure: frozenset[str] = frozenset()  # strcmp(): the same result each time for the same arguments
@@ -217,7 +218,8 @@ def load_model(extra_files: tuple[str, ...] = ()) -> Model:
 
 
 _SECTIONS = {"alloc", "free", "fill", "copy", "size_helpers", "constant_macros", "gfp", "macros", "lock",
-             "guard", "register", "ops", "annotations", "sleepers", "noreturn", "bug_checks", "busy_waits", "pure", "lock_types",
+             "guard", "register", "ops", "annotations", "sleepers", "noreturn", "hints", "bug_checks", "busy_waits", "pure",
+             "lock_types",
              "arch", "data_model", "type_aliases", "size_macros", "size_functions", "family", "lifetimes"}
 
 
@@ -308,7 +310,7 @@ def _build(merged: dict, digest: str, files: tuple[str, ...], origins: dict[tupl
         files=files,
         arch=arch,
         families=families,
-        lifetimes=_lifetimes(merged.get("lifetimes", {}), contexts.pure),
+        lifetimes=_lifetimes(merged.get("lifetimes", {}), contexts.pure, contexts.hints),
     )
 
 
@@ -341,7 +343,7 @@ _LIFETIME_LISTS = ("unevaluated", "null_tests", "transparent", "asserts", "error
                    "reassigns", "drvdata_get")
 
 
-def _lifetimes(table: dict, pure: frozenset[str]) -> Lifetimes:
+def _lifetimes(table: dict, pure: frozenset[str], hints: frozenset[str]) -> Lifetimes:
     where = "[lifetimes] (rules/lifetimes.toml or a model file)"
     for key, value in table.items():
         if key in _LIFETIME_LISTS:
@@ -358,6 +360,7 @@ def _lifetimes(table: dict, pure: frozenset[str]) -> Lifetimes:
             raise ModelError(f"{where}: unknown key '{key}' (known: {', '.join(_LIFETIME_LISTS)}, drvdata_set, "
                              f"address_tests, ensures)")
     lists = {key: frozenset(table.get(key, [])) for key in _LIFETIME_LISTS}
+    lists["transparent"] |= hints  # a hint's truth is its argument's
     return Lifetimes(drvdata_set=dict(table.get("drvdata_set", {})),
                      address_tests=dict(table.get("address_tests", {})), ensures=dict(table.get("ensures", {})),
                      pure=pure | lists["transparent"], **lists)
@@ -397,6 +400,7 @@ def _contexts(merged: dict, origins: dict[tuple[str, str], Path]) -> Contexts:
         process_annotations=frozenset(merged.get("annotations", {}).get("process", [])),
         sleepers=frozenset(merged.get("sleepers", {}).get("names", [])),
         noreturn=frozenset(merged.get("noreturn", {}).get("names", [])),
+        hints=frozenset(merged.get("hints", {}).get("names", [])),
         bug_checks=frozenset(merged.get("bug_checks", {}).get("names", [])),
         busy_waits=frozenset(merged.get("busy_waits", {}).get("names", [])),
         pure=frozenset(merged.get("pure", {}).get("names", [])),
