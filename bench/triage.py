@@ -251,7 +251,8 @@ def load(args: argparse.Namespace) -> tuple[dict[str, list[Sampled]], Sources, P
 
 
 def find_key(groups: dict[str, list[Sampled]], prefix: str) -> Sampled:
-    matches = [s for items in groups.values() for s in items if s.key.startswith(prefix)]
+    everything = [s for items in groups.values() for s in items]
+    matches = [s for s in everything if s.key == prefix] or [s for s in everything if s.key.startswith(prefix)]
     if len(matches) != 1:
         raise SystemExit(f"key {prefix!r} matches {len(matches)} findings of the report")
     return matches[0]
