@@ -135,3 +135,13 @@ def test_record_then_table_through_the_command_line(tmp_path, capsys):
     triage.main(["table", *common])
     assert "| KAL201 | 1 | 1 | 1 | 0 | 1 | 0% (0-79%) | constant not folded (1) |" in capsys.readouterr().out
     assert triage.tree_version(tree) == "linux-6.12"
+
+
+def test_record_key_is_exact_before_it_is_a_prefix():
+    files = {"a.c": ["p = kmalloc(n * m, GFP_KERNEL);"] * 2}
+    groups = triage.families(triage.keyed([finding("a.c", 1), finding("a.c", 2)], TREE, lines_of(files)))
+    first, second = groups["KAL201"]
+    assert triage.find_key(groups, first.key) == first
+    assert triage.find_key(groups, second.key) == second
+    with pytest.raises(SystemExit):
+        triage.find_key(groups, first.key.split(":")[0])
