@@ -68,7 +68,17 @@ def _mutate(data: bytes, cuts: list[tuple[int, int, bytes]]) -> bytes:
                      max_size=6))
 def test_fuzzed_fixtures_never_raise(seed, cuts):
     """Mutated fixtures go through the front end, every rule and the summary without an exception."""
-    data = _mutate(SEEDS[seed], cuts)
+    _check_everything(_mutate(SEEDS[seed], cuts))
+
+
+def test_a_call_whose_callee_is_a_call_is_not_taken_for_the_free_it_wraps():
+    """Found by the fuzzer: `->` before the file and a lost `)` made `kfree(priv->tx_buf)` the callee of
+    a call starting at the same byte as the free (KeyError in the lifetime rules)."""
+    data = (FIXTURES / "kal404_needless_free_check.c").read_bytes()
+    _check_everything(_mutate(data, [(0, 0, b"->"), (1558, 1, b"")]))
+
+
+def _check_everything(data: bytes) -> None:
     try:
         source = source_from_bytes("fuzz.c", data)
     except SourceError:

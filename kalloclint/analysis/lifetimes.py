@@ -470,10 +470,13 @@ class FileLifetimes:
 
     def frees(self) -> list[tuple[Function, Call, frozenset]]:
         """Every modelled free of the file with what its pointer may hold."""
+        frees = self.ctx.model.frees
         out = []
         for flow in self.flows.values():
             for call in flow.function.calls:
-                if call.span.start in flow.at_free:
+                # a call whose callee is itself a call (`kfree(p)(x)` in broken code) starts where its
+                # callee does: only the modelled free recorded there counts
+                if call.span.start in flow.at_free and call.name in frees:
                     out.append((flow.function, call, self.freed(flow.function, call)))
         return out
 
