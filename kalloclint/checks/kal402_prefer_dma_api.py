@@ -10,7 +10,10 @@ class PreferDmaApi(Check):
     ## What it does
     Finds `GFP_DMA`, `GFP_DMA32`, `__GFP_DMA` or `__GFP_DMA32` in the GFP flags of a kmalloc-family
     allocation (kmalloc, kzalloc, kcalloc, devm_kzalloc, ...) or of the page allocator
-    (alloc_pages, __get_free_pages, get_zeroed_page, ...).
+    (alloc_pages, __get_free_pages, get_zeroed_page, ...). Code of an architecture whose DMA zone is
+    its own addressing limit is left alone: on s390 (`drivers/s390/`, `arch/s390/`) GFP_DMA asks for
+    memory below 2 GiB for channel programs and firmware blocks, which no device maps
+    (`dma_zone_arch_paths` in rules/gfp.toml).
 
     ## Why is this bad?
     A zone flag only says where the memory is in physical address space. It does not map the buffer
@@ -34,6 +37,7 @@ class PreferDmaApi(Check):
     ## References
     - Documentation/core-api/dma-api-howto.rst
     - Documentation/core-api/memory-allocation.rst ("GFP_DMA ... prefer the dma_alloc_* APIs")
+    - arch/s390/include/asm/dma.h (the s390 zone split at 2 GiB "caused by the 31 bit heritage")
     """
 
     code = "KAL402"
@@ -42,6 +46,8 @@ class PreferDmaApi(Check):
 
     def run(self, ctx):
         gfp = ctx.model.gfp
+        if gfp.dma_zone_is_arch_limit(ctx.facts.path):
+            return  # s390: the zone is the 31-bit limit of channel I/O, not a device's reach
         for site in ctx.alloc_sites():
             allocator = site.allocator
             flags = site.arg(allocator.gfp)

@@ -103,6 +103,15 @@ class Copy:
 
 
 @dataclass(frozen=True, slots=True)
+class DmaBuffers:
+    """Where a buffer goes to a device (rules/memory.toml [dma_buffers]): calls with the positions of
+    their buffer arguments, and the struct members that hold such buffers."""
+
+    uses: dict[str, tuple[int, ...]] = field(default_factory=dict)
+    fields: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True, slots=True)
 class LockOp:
     """A primitive that enters (acquire, try) or leaves (release) an atomic or locked region."""
 
@@ -175,6 +184,7 @@ class Model:
     arch: ArchModel = field(default_factory=ArchModel)
     families: dict[str, Family] = field(default_factory=dict)
     lifetimes: Lifetimes = field(default_factory=Lifetimes)
+    dma_buffers: DmaBuffers = field(default_factory=DmaBuffers)
 
     def __post_init__(self) -> None:
         self.interesting = frozenset(self.allocators) | frozenset(self.frees) | frozenset(
@@ -220,7 +230,7 @@ def load_model(extra_files: tuple[str, ...] = ()) -> Model:
 _SECTIONS = {"alloc", "free", "fill", "copy", "size_helpers", "constant_macros", "gfp", "macros", "lock",
              "guard", "register", "ops", "annotations", "sleepers", "noreturn", "hints", "bug_checks", "busy_waits", "pure",
              "lock_types",
-             "arch", "data_model", "type_aliases", "size_macros", "size_functions", "family", "lifetimes"}
+             "dma_buffers", "arch", "data_model", "type_aliases", "size_macros", "size_functions", "family", "lifetimes"}
 
 
 def _merge(into: dict, new: dict) -> None:
@@ -311,7 +321,18 @@ def _build(merged: dict, digest: str, files: tuple[str, ...], origins: dict[tupl
         arch=arch,
         families=families,
         lifetimes=_lifetimes(merged.get("lifetimes", {}), contexts.pure, contexts.hints),
+        dma_buffers=_dma_buffers(merged.get("dma_buffers", {})),
     )
+
+
+def _dma_buffers(table: dict) -> DmaBuffers:
+    uses = {}
+    for name, positions in table.get("uses", {}).items():
+        if not isinstance(positions, list) or not all(isinstance(p, int) and not isinstance(p, bool)
+                                                      for p in positions):
+            raise ModelError(f"[dma_buffers.uses] {name}: must be a list of argument positions")
+        uses[name] = tuple(positions)
+    return DmaBuffers(uses, frozenset(table.get("fields", [])))
 
 
 def _check_families(allocators: dict, frees: dict, families: dict, origins: dict) -> None:

@@ -27,6 +27,7 @@ class GfpAlgebra:
     dma: int
     conflicts: tuple[tuple[str, str], ...]
     requires: tuple[tuple[str, str], ...]
+    dma_zone_arch_paths: tuple[str, ...] = ()  # arch-only code where ZONE_DMA is not about devices
 
     @classmethod
     def from_table(cls, table: dict) -> GfpAlgebra:
@@ -59,7 +60,12 @@ class GfpAlgebra:
             if a not in names or b not in names:
                 raise ValueError(f"[gfp] conflicts/requires name unknown flags: {a}, {b}")
         return cls(names, (1 << len(bits)) - 1, frozenset(table.get("base", [])), sleeping, nonblocking, dma, pairs,
-                   requires)
+                   requires, tuple(table.get("dma_zone_arch_paths", [])))
+
+    def dma_zone_is_arch_limit(self, path: str) -> bool:
+        """Whether `path` is code of an architecture whose DMA zone is its own addressing limit (s390)."""
+        slashed = "/" + path.replace("\\", "/")
+        return any("/" + prefix in slashed for prefix in self.dma_zone_arch_paths)
 
     def bit(self, name: str) -> int:
         return self.names.get(name, 0)
