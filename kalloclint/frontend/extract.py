@@ -440,7 +440,8 @@ def extract(source: SourceFile, model: Model, declarations_only: bool = False) -
         enum_values=enum_values, enums={k: tuple(v) for k, v in enums.items()},
         function_defines=function_defines, function_macros=frozenset(f.text(n) for n in caps.get("fdefine", [])), redefined=frozenset(redefined), typedefs=typedefs,
         includes=includes,
-        suppressions=tuple(suppressions), error_count=len(errors), warnings=source.warnings,
+        suppressions=tuple(suppressions), error_count=len(errors), error_bytes=sum(b - a for a, b in errors),
+        warnings=source.warnings,
         declarations_only=declarations_only,
     )
 
