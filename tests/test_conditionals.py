@@ -13,7 +13,7 @@ def _kept(source: str) -> str:
     data = source.encode()
     out, _ = one_arm(data)
     assert len(out) == len(data)
-    assert [i for i, c in enumerate(out) if c == 0x0A] == [i for i, c in enumerate(data) if c == 0x0A]
+    assert [(i, c) for i, c in enumerate(out) if c in b"\r\n"] == [(i, c) for i, c in enumerate(data) if c in b"\r\n"]
     return "\n".join(line.strip() for line in out.decode().splitlines() if line.strip())
 
 
@@ -24,6 +24,11 @@ def test_arms_that_each_open_a_brace_keep_the_first():
     assert out.decode().splitlines()[5] == " " * len("\tif (b) {")  # the #else arm's line, blanked
     assert [(r.kind, r.original) for r in records] == [("preproc", "#ifdef X")]
     assert src[records[0].start:records[0].end].startswith("#ifdef X") and src[:records[0].end].endswith("#endif")
+
+
+def test_line_ends_are_kept():
+    src = "int f(int a, int b)\r\n{\r\n#ifdef X\r\n\tif (a) {\r\n#else\r\n\tif (b) {\r\n#endif\r\n\t}\r\n}\r\n"
+    assert _kept(src) == "int f(int a, int b)\n{\nif (a) {\n}\n}"
 
 
 def test_if_0_keeps_the_else_arm_or_the_first_elif_not_0():

@@ -36,7 +36,7 @@ _ZERO = re.compile(rb"\s*(?:0|\(\s*0\s*\))\s*")
 _BOUNDARY = frozenset(b";{},:")
 # An arm that continues the statement before the conditional: `}` / `#ifdef X` / `else if (b) {...}`.
 _CONTINUES = re.compile(rb"\s*(?:[})\]]|else\b)")
-_BLANK = bytes(0x0A if b in (0x0A, 0x0D) else 0x20 for b in range(256))
+_BLANK = bytes(b if b in (0x0A, 0x0D) else 0x20 for b in range(256))  # line ends are kept
 _BRACKETS = ((b"{", b"}"), (b"(", b")"), (b"[", b"]"))
 
 
