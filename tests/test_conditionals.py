@@ -40,9 +40,13 @@ def test_if_0_keeps_the_else_arm_or_the_first_elif_not_0():
     assert _kept(src) == "void f(void)\n{\nif (c) {\n}\n}"
 
 
-def test_an_if_0_with_no_other_arm_is_blanked_when_it_cannot_be_parsed():
+def test_code_under_if_0_is_blanked_even_when_it_parses():
     src = "void f(void)\n{\n#if 0\n\tif (a) {\n#endif\n\tg();\n}\n"
     assert _kept(src) == "void f(void)\n{\ng();\n}"
+    src = "#if 0\nstatic void old(void)\n{\n\tg();\n}\n#endif\nvoid f(void)\n{\n#if 0\n\tg();\n#else\n\th();\n#endif\n}\n"
+    assert _kept(src) == "void f(void)\n{\nh();\n}"
+    src = "void f(void)\n{\n#ifdef X\n\tg();\n#elif 0\n\th();\n#endif\n}\n"
+    assert one_arm(src.encode()) == (src.encode(), ())  # the first arm may be compiled: both stay
 
 
 def test_conditionals_tree_sitter_parses_are_left_alone():

@@ -1,12 +1,14 @@
-"""One arm for each preprocessor conditional that tree-sitter-c cannot parse as it stands: its other arms
-and its own directive lines are blanked before parsing (same length, every newline kept).
+"""One arm for each preprocessor conditional that tree-sitter-c cannot parse as it stands, or that starts
+with `#if 0`: its other arms and its own directive lines are blanked before parsing (same length, every
+line end kept).
 
 tree-sitter-c parses `#if` ... `#endif` as a unit only when every arm holds whole statements or
 declarations. Arms that each open a brace (`#ifdef X` / `if (a) {` / `#else` / `if (b) {` / `#endif`),
 a conditional in the middle of an expression (`size = a` / `#if X` / `+ b` / `#endif` / `;`) or an
 arm ending in `else` give ERROR nodes, and the error often swallows the rest of the file. Such a
 conditional is evaluated as the compiler would for one configuration: its first arm is kept, or for
-`#if 0` the first arm whose condition is not 0. Conditionals tree-sitter parses are left alone: all their
+`#if 0` the first arm whose condition is not 0. Code under `#if 0` is never compiled, so an `#if 0`
+arm is blanked whether it parses or not. Other conditionals tree-sitter parses are left alone: all their
 arms stay visible (a struct member or a macro defined under `#if` keeps its sizes unknown)."""
 
 from __future__ import annotations
@@ -55,18 +57,19 @@ class _Conditional:
 
 def one_arm(data: bytes) -> tuple[bytes, tuple[Rewrite, ...]]:
     """The bytes to parse (same length) with each conditional tree-sitter cannot parse reduced to one arm,
-    and a record ("preproc", from its `#if` to its `#endif`) of each one reduced."""
+    and a record ("preproc", from its `#if` to its `#endif`) of each one reduced. A conditional that
+    starts with `#if 0` is reduced whether it parses or not."""
     if not _ANY_CONDITIONAL.search(data):
         return data, ()
     masked, directives, closed = _scan(data)
     out: bytearray | None = None
     records: list[Rewrite] = []
     for cond in closed:  # inner conditionals first: an outer one is judged on what its arms become
-        if not _unparsable(cond, masked):
+        chosen = _chosen_arm(cond)
+        if chosen == 0 and not _unparsable(cond, masked):
             continue
         if out is None:
             out = bytearray(data)
-        chosen = _chosen_arm(cond)
         for start, end, _, _ in cond.arms:
             out[start:end] = data[start:end].translate(_BLANK)
         out[cond.end[0]:cond.end[1]] = data[cond.end[0]:cond.end[1]].translate(_BLANK)
