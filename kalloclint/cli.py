@@ -54,7 +54,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="report `kalloclint: ignore[...]` comments that silence nothing")
     p.add_argument("-j", "--jobs", type=int, default=os.cpu_count() or 1, metavar="N",
                    help="worker processes (default: all cores)")
-    p.add_argument("--verbose", action="store_true", help="print how long each phase took on stderr")
+    p.add_argument("--verbose", action="store_true",
+                   help="print how long each phase took, and how much code tree-sitter could not parse, on stderr")
     p.add_argument("-q", "--quiet", action="store_true",
                    help="no progress and no notes about files that could not be fully checked")
     p.add_argument("--cache-dir", metavar="DIR", default=DEFAULT_CACHE_DIR,
@@ -173,6 +174,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.verbose:
         for phase, seconds in result.timings.items():
             print(f"kalloclint: {phase}: {seconds:.2f}s", file=sys.stderr)
+        for line in _unparsed_report(result.unparsed, result.checked_bytes):
+            print(f"kalloclint: {line}", file=sys.stderr)
     findings = result.findings
     sources = Sources({p: f.index for p, f in result.files.items()}, dict([stdin]) if stdin else None)
     if args.write_baseline:
@@ -207,6 +210,23 @@ def main(argv: list[str] | None = None) -> int:
     if findings and not args.exit_zero:
         return EXIT_FINDINGS
     return EXIT_CLEAN
+
+
+_WORST_FILES = 10
+
+
+def _unparsed_report(unparsed: dict[str, tuple[int, int]], checked_bytes: int) -> list[str]:
+    """How much code was in tree-sitter ERROR nodes, so not analysed: a total, then the worst files."""
+    if not unparsed:
+        return []
+    total = sum(errors for errors, _ in unparsed.values())
+    lines = [f"not parsed (tree-sitter ERROR nodes, not analysed): {total:,} bytes of {checked_bytes:,} "
+             f"({100 * total / max(checked_bytes, 1):.2f}%) in {len(unparsed)} file{'s' if len(unparsed) > 1 else ''}"
+             + (f", the {_WORST_FILES} worst:" if len(unparsed) > _WORST_FILES else ":")]
+    worst = sorted(unparsed.items(), key=lambda item: (-item[1][0], item[0]))[:_WORST_FILES]
+    lines += [f"  {path}: {errors:,} bytes ({100 * errors / max(size, 1):.1f}% of the file)"
+              for path, (errors, size) in worst]
+    return lines
 
 
 def _fix(args: argparse.Namespace, result, settings: Settings, model, stdin, out) -> int | None:

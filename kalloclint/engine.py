@@ -52,6 +52,8 @@ class Diagnostic:
 @dataclass(slots=True)
 class RunResult:
     timings: dict[str, float] = field(default_factory=dict)  # seconds per phase, for --verbose
+    unparsed: dict[str, tuple[int, int]] = field(default_factory=dict)  # path -> (bytes in ERROR nodes, size)
+    checked_bytes: int = 0  # size of the files checked, for --verbose
     findings: list[Finding] = field(default_factory=list)
     diagnostics: list[Diagnostic] = field(default_factory=list)
     files: dict[str, FileFacts] = field(default_factory=dict)  # files with findings: path and line index
@@ -188,6 +190,8 @@ class _FileResult:
     suppression_locations: tuple[Location, ...] = ()
     used: frozenset[int] = frozenset()  # suppressions that silenced a finding
     summary: FileSummary | None = None
+    size: int = 0
+    error_bytes: int = 0  # bytes of the file in tree-sitter ERROR nodes: not analysed
 
 
 _JOB: _Job | None = None
@@ -286,7 +290,8 @@ def _analyse(source: SourceFile, job: _Job, on_disk: bool = False) -> tuple[_Fil
             diagnostics.append(_internal_error(f"{path} (summary)", exc))
     kept, used = _apply_suppressions(facts.suppressions, raw)
     result = _FileResult(path, kept, diagnostics, facts.index if kept else None, facts.suppressions,
-                         tuple(facts.index.locate(sup.span) for sup in facts.suppressions), used, summary)
+                         tuple(facts.index.locate(sup.span) for sup in facts.suppressions), used, summary,
+                         len(source.data), facts.error_bytes)
     return result, ctx.headers_read()
 
 
@@ -354,6 +359,9 @@ def run(paths: list[str], settings: Settings, model: Model, stdin: tuple[str, by
     for path, file_result in file_results.items():
         result.findings.extend(file_result.findings)
         result.diagnostics.extend(file_result.diagnostics)
+        result.checked_bytes += file_result.size
+        if file_result.error_bytes:
+            result.unparsed[path] = (file_result.error_bytes, file_result.size)
         if file_result.index is not None:
             result.files[path] = FileFacts(path, file_result.index)
     used = {path: set(r.used) for path, r in file_results.items()}

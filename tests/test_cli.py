@@ -117,6 +117,21 @@ def test_statistics(tree, capsys):
     assert code == 1 and out.split() == ["1", "KAL201", "alloc-size-multiply", "(warning)"]
 
 
+def test_verbose_says_how_much_code_was_not_parsed(tree, capsys):
+    broken = tree / "drv" / "broken.c"
+    broken.write_text("static int f(void)\n{\n\tint x = 1 2 3;\n\treturn x;\n}\n")  # ERROR: `2 3`
+    total = sum(len(p.read_bytes()) for p in (tree / "drv").iterdir())
+    code, _, err = run_cli(capsys, "--verbose", "--no-cache", "-j", "1", str(tree / "drv"))
+    assert code == 1
+    at = err.index("kalloclint: not parsed")
+    assert err[at:].splitlines() == [
+        f"kalloclint: not parsed (tree-sitter ERROR nodes, not analysed): 3 bytes of {total:,} "
+        f"({300 / total:.2f}%) in 1 file:",
+        f"kalloclint:   {broken}: 3 bytes ({300 / len(broken.read_bytes()):.1f}% of the file)"]
+    _, _, quiet = run_cli(capsys, "--no-cache", "-j", "1", str(tree / "drv"))
+    assert "not parsed" not in quiet
+
+
 def test_list_rules_and_explain(capsys):
     code, out, _ = run_cli(capsys, "--list-rules")
     assert code == 0 and "KAL201  alloc-size-multiply" in out

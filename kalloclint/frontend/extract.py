@@ -79,7 +79,13 @@ class _File:
         self.model = model
         self.rewrites = rewrites
         self.loop_macros = {r.start: r.original.split("(", 1)[0] for r in rewrites if r.kind in ("loop", "guard")}
+        self.reduced = [r.start for r in rewrites if r.kind == "preproc"]
         self.assigns: list[Assign] = []
+
+    def reduced_within(self, start: int, end: int) -> bool:
+        """Whether a conditional between these offsets was reduced to one of its arms before parsing."""
+        i = bisect_left(self.reduced, start)
+        return i < len(self.reduced) and self.reduced[i] < end
 
     def text(self, node: ts.Node) -> str:
         start, end = node.byte_range
@@ -434,7 +440,8 @@ def extract(source: SourceFile, model: Model, declarations_only: bool = False) -
         enum_values=enum_values, enums={k: tuple(v) for k, v in enums.items()},
         function_defines=function_defines, function_macros=frozenset(f.text(n) for n in caps.get("fdefine", [])), redefined=frozenset(redefined), typedefs=typedefs,
         includes=includes,
-        suppressions=tuple(suppressions), error_count=len(errors), warnings=source.warnings,
+        suppressions=tuple(suppressions), error_count=len(errors), error_bytes=sum(b - a for a, b in errors),
+        warnings=source.warnings,
         declarations_only=declarations_only,
     )
 

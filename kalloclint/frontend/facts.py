@@ -257,6 +257,7 @@ class FileFacts:
     typedefs: dict[str, Typedef] = field(default_factory=dict)
     includes: tuple[Include, ...] = ()
     suppressions: tuple[Suppression, ...] = ()
-    error_count: int = 0
+    error_count: int = 0  # regions of the parse in ERROR nodes (overlapping nodes are one region)
+    error_bytes: int = 0  # bytes they cover: code that was not analysed
     warnings: tuple[str, ...] = ()
     declarations_only: bool = False  # a header read for its declarations: no functions, calls or stores

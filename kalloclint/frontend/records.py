@@ -21,7 +21,8 @@ def record(f, node: ts.Node) -> StructDef:
     kind = "union" if node.type == "union_specifier" else "struct"
     fields: list[Decl] = []
     nested: list[StructDef] = []
-    complete = body is not None and not body.has_error
+    # a conditional reduced to one arm before parsing (frontend/conditionals.py) hides the other arms' members
+    complete = body is not None and not body.has_error and not f.reduced_within(body.start_byte, body.end_byte)
     for member in body.named_children if body is not None else ():
         if member.type == "comment":
             continue

@@ -1,10 +1,12 @@
-"""Length-preserving rewrite of kernel macros that tree-sitter-c cannot parse, with a record of each change."""
+"""Length-preserving rewrite of kernel macros and preprocessor conditionals that tree-sitter-c cannot parse,
+with a record of each change."""
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
 
+from kalloclint.frontend.conditionals import one_arm
 from kalloclint.frontend.facts import Rewrite
 from kalloclint.model import Macros
 
@@ -161,7 +163,10 @@ def rewrite_source(data: bytes, macros: Macros) -> tuple[bytes, tuple[Rewrite, .
         elif _starts_statement(data, start, close):
             buf[start:end] = b"while".ljust(end - start)
             records.append(Rewrite(start, close, "loop", data[start:close].decode("utf-8", "replace")))
-    return (bytes(buf) if buf is not None else data), tuple(records)
+    parsed, conditionals = one_arm(bytes(buf) if buf is not None else data)
+    if conditionals:
+        records = sorted(records + list(conditionals), key=lambda r: r.start)
+    return parsed, tuple(records)
 
 
 def _join_type_arg(data: bytes, buf: bytearray, open_at: int, close: int, position: int,
