@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from kalloclint.analysis.indirect import sleeping_indirect_calls
 from kalloclint.analysis.wholetree import describe_chain, tree_finding
 from kalloclint.checks import Check
 
@@ -63,6 +64,10 @@ class SleepInAtomic(Check):
         for f, site, reason, chain in tree.sleeping_calls_in_atomic():
             message = (f"{site.callee}() may sleep ({describe_chain(f.name, chain, f.path)}), "
                        f"but {reason.text}")
+            yield tree_finding(self, f.path, site.span, site.location, message, reason, chain)
+        for f, site, reason, target, chain in sleeping_indirect_calls(tree):
+            message = (f"{site.callee}() may sleep: it calls {target}() through .{site.slot.field} "
+                       f"({describe_chain(f.name, chain, f.path)}), but {reason.text}")
             yield tree_finding(self, f.path, site.span, site.location, message, reason, chain)
         for f, op, reason in tree.foreign_role_ops():
             if op.code == self.code:
