@@ -20,7 +20,9 @@ class SleepInAtomic(Check):
     operation (`rx_refill() -> buf_grow() -> krealloc(GFP_KERNEL) at ring.c:88`), with each hop as a
     related location. A callee that takes its GFP flags from a parameter, or picks them from a bool
     parameter, is judged with the caller's argument. Functions called from atomic context get no finding
-    of their own: the root call is reported, once.
+    of their own: the root call is reported, once. A call through a function pointer in a struct field
+    (`dev->ops->add_sa(...)`) is reported when every function stored in that field in the tree (of that
+    struct type, when it is known) may sleep; the message names the target and its chain.
 
     ## Why is this bad?
     Sleeping in atomic context schedules away while holding a spinlock or from interrupt context: other
