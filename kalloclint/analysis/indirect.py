@@ -8,9 +8,11 @@ binding of (struct type when known, field, function). In the whole-tree phase on
 builds the table; a call's targets are then:
 - receiver type known: the functions bound to that field of that struct type (and those bound to the field
   through an owner of unknown type, when no other struct type binds the field);
-- receiver type unknown: the functions bound to the field, only when the field name is specific: no two
-  struct types bind it and it has at most MAX_UNTYPED targets (generic kernel fields such as `ndo_open`,
-  bound by every driver of a tree, would otherwise make any call reach every driver).
+- receiver type unknown: the functions bound to the field that are defined in the caller's directory, only
+  when the field name is specific: no two struct types bind it and it has at most MAX_UNTYPED such
+  targets. Generic kernel fields such as `ndo_open`, bound by every driver of a tree, would otherwise make
+  any call reach every driver; and a field name can be one driver's and another's at once (mvsas and
+  pm8001 both call `->interrupt_enable` through `*_CHIP_DISP` macros, whose type is not known).
 A call in atomic context is reported when every target may sleep: one sleeping implementation among
 several is usually a variant (another chip, another firmware path) that the caller's device never uses."""
 
@@ -130,8 +132,9 @@ class FieldTargets:
                     else:
                         self.untyped.setdefault(field, []).append(g)
 
-    def targets(self, slot: Slot) -> list:
-        """The functions a call through `slot` may reach under the policy above; [] when unknown."""
+    def targets(self, slot: Slot, caller_path: str) -> list:
+        """The functions a call through `slot` made in `caller_path` may reach under the policy above; []
+        when unknown."""
         types = self.types.get(slot.field, set())
         untyped = self.untyped.get(slot.field, [])
         if slot.struct_type:
@@ -143,6 +146,8 @@ class FieldTargets:
             return []
         found = list(self.typed.get((next(iter(types)), slot.field), [])) if types else []
         found.extend(g for g in untyped if g not in found)
+        here = os.path.dirname(caller_path)
+        found = [g for g in found if os.path.dirname(g.path) == here]
         return found if len(found) <= MAX_UNTYPED else []
 
 
@@ -168,7 +173,7 @@ def sleeping_indirect_calls(tree):
             reason = site.atomic or foreign
             if reason is None or any(a is not None and tree.gfp_sleeps(a) for a in site.args):
                 continue
-            targets = table.targets(site.slot)
+            targets = table.targets(site.slot, f.path)
             if not targets:
                 continue
             effects = []
