@@ -12,6 +12,7 @@ from typing import NamedTuple
 from kalloclint.analysis.cfg import test_of
 from kalloclint.analysis.conditions import called_test, dominating_edges
 from kalloclint.analysis.gfpflow import UNKNOWN, analyse_gfp, bool_test
+from kalloclint.analysis.indirect import Binding, Slot, call_slot, file_bindings
 from kalloclint.analysis.locks import SPINNING_KINDS, LockEffect
 from kalloclint.analysis.stmts import walk
 from kalloclint.frontend.facts import MEMBER, Call, Expr, Function, Suppression, norm
@@ -52,6 +53,7 @@ class Site(NamedTuple):
     param_dependent: bool = False
     fields: tuple[tuple[int, str], ...] = ()  # runs only under tests of these fields of parameters
     sets: tuple[tuple[int, str], ...] = ()  # fields of the arguments this function set before the call
+    slot: Slot | None = None  # a call through a function pointer in a struct field: where it is read from
 
 
 class Op(NamedTuple):
@@ -100,6 +102,7 @@ class FunctionSummary(NamedTuple):
     ops: tuple[Op, ...]
     atomic_gfp: tuple[AtomicGfp, ...]
     lock_effect: LockEffect | None = None  # a lock wrapper: what a call to it does to the caller's locks
+    indirect: tuple[Site, ...] = ()  # calls through function pointers in struct fields (Site.slot)
 
 
 class FileSummary(NamedTuple):
@@ -107,6 +110,7 @@ class FileSummary(NamedTuple):
     functions: tuple[FunctionSummary, ...]
     roles: tuple[tuple[str, RoleInfo], ...]  # (function name, role) for every registration in the file
     suppressions: tuple[Suppression, ...]
+    bindings: tuple[Binding, ...] = ()  # functions stored in struct fields, for calls through those fields
 
 
 def build_summary(ctx) -> FileSummary:
@@ -127,10 +131,11 @@ def build_summary(ctx) -> FileSummary:
         return macro_names[name]
 
     effects = ctx.lock_effects()
+    homes: dict[str, str] = {}  # where each struct a call or binding names is defined
     for function in facts.functions:
         params = tuple(p.name for p in function.params)
         held_of = ctx.lock_flow(function).held
-        sites, ops, atomic_gfp = [], [], []
+        sites, ops, atomic_gfp, indirect = [], [], [], []
         guards, field_tests = _parameter_guards(ctx, function, params)
         stored = stored_fields(function) if function.stores else {}
         for call in function.calls:
@@ -160,10 +165,16 @@ def build_summary(ctx) -> FileSummary:
                 sites.append(Site(call.name, call.span, location, site_args(call, params, gfp),
                                   _reason(ctx, reason), sleepable, after_release, guard, param_dependent,
                                   field_tests.get(call.span.start, ()), fields_set(stored, call)))
+            slot = call_slot(ctx, function, call, homes) if "->" in call.name or "." in call.name else None
+            if slot is not None:
+                indirect.append(Site(norm(call.name), call.span, location, site_args(call, params, gfp),
+                                     _reason(ctx, reason), sleepable, after_release, guard, param_dependent,
+                                     field_tests.get(call.span.start, ()), fields_set(stored, call), slot))
         gfp_params = tuple(i for i in range(len(params)) if _is_gfp_param(function, i))
         functions.append(FunctionSummary(function.name, facts.path, function.static,
                                          facts.index.locate(function.name_span), params, gfp_params, tuple(sites),
-                                         tuple(ops), tuple(atomic_gfp), effects.get(function.name)))
+                                         tuple(ops), tuple(atomic_gfp), effects.get(function.name),
+                                         tuple(indirect)))
     roles = []
     for name, role_list in sorted(ctx.all_roles().items()):
         for role in role_list:
@@ -172,7 +183,7 @@ def build_summary(ctx) -> FileSummary:
                 line, col = facts.index.position(role.site.start)
                 place = Place(role.path, line, col)
             roles.append((name, RoleInfo(role.context, role.how, place, role.no_thread)))
-    return FileSummary(facts.path, tuple(functions), tuple(roles), facts.suppressions)
+    return FileSummary(facts.path, tuple(functions), tuple(roles), facts.suppressions, file_bindings(ctx, homes))
 
 
 def _parameter_guards(ctx, function: Function, params: tuple[str, ...]) \

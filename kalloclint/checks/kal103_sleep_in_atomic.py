@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from kalloclint.analysis.indirect import sleeping_indirect_calls
 from kalloclint.analysis.wholetree import describe_chain, tree_finding
 from kalloclint.checks import Check
 
@@ -19,7 +20,9 @@ class SleepInAtomic(Check):
     operation (`rx_refill() -> buf_grow() -> krealloc(GFP_KERNEL) at ring.c:88`), with each hop as a
     related location. A callee that takes its GFP flags from a parameter, or picks them from a bool
     parameter, is judged with the caller's argument. Functions called from atomic context get no finding
-    of their own: the root call is reported, once.
+    of their own: the root call is reported, once. A call through a function pointer in a struct field
+    (`dev->ops->add_sa(...)`) is reported when every function stored in that field in the tree (of that
+    struct type, when it is known) may sleep; the message names the target and its chain.
 
     ## Why is this bad?
     Sleeping in atomic context schedules away while holding a spinlock or from interrupt context: other
@@ -63,6 +66,10 @@ class SleepInAtomic(Check):
         for f, site, reason, chain in tree.sleeping_calls_in_atomic():
             message = (f"{site.callee}() may sleep ({describe_chain(f.name, chain, f.path)}), "
                        f"but {reason.text}")
+            yield tree_finding(self, f.path, site.span, site.location, message, reason, chain)
+        for f, site, reason, target, chain in sleeping_indirect_calls(tree):
+            message = (f"{site.callee}() may sleep: it calls {target}() through .{site.slot.field} "
+                       f"({describe_chain(f.name, chain, f.path)}), but {reason.text}")
             yield tree_finding(self, f.path, site.span, site.location, message, reason, chain)
         for f, op, reason in tree.foreign_role_ops():
             if op.code == self.code:
