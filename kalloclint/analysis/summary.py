@@ -271,10 +271,17 @@ class _ParamOutcomes:
 def _constant_args(ctx, function: Function, call: Call, kept: tuple[str | None, ...]) \
         -> tuple[tuple[int, int | None], ...]:
     """The call's arguments that are compile-time constants (`128`, `MODE_SLEEP`, `A | B`), with their
-    values (None: constant, but not folded), for callees whose sleep depends on a parameter's value."""
+    values (None: constant, but not folded), for callees whose sleep depends on a parameter's value. An
+    address (`&cfg`) or a string is not NULL: it counts as a constant not folded, so that the callee's
+    `if (!cfg) cfg = kzalloc(...)` is not taken to run."""
     out = []
     for index, arg in enumerate(call.args):
-        value = ctx.constant_value(arg, function) if kept[index] is None else None
+        if kept[index] is not None:
+            continue
+        if arg.text.lstrip().startswith(("&", '"')):
+            out.append((index, None))
+            continue
+        value = ctx.constant_value(arg, function)
         if value is not None:
             out.append((index, None if isinstance(value, Unknown) else value.value))
     return tuple(out)
