@@ -33,8 +33,8 @@ def is_constant(expr: Expr, names: frozenset[str] | set[str], constant_macros: f
 
 def looks_constant(text: str, names: frozenset[str] | set[str], constant_macros: frozenset[str]) -> bool:
     """is_constant() for an argument kept as text, before paying for a parse: every name in it is an
-    ALL_CAPS macro or enum name, one of `names`, `constant_macros`, `true` or `false`, and no member or
-    element of anything is read."""
+    ALL_CAPS macro or enum name, one of `names` or `constant_macros`, `true`, `false` or `sizeof`, and no
+    member or element of anything is read."""
     if _MEMBER_ACCESS.search(text):
         return False
     return all(_MACRO_NAME.match(n) or n in names or n in constant_macros or n in ("true", "false", "sizeof")
