@@ -7,6 +7,8 @@ import re
 from kalloclint.frontend.facts import Expr
 
 _MACRO_NAME = re.compile(r"^_*[A-Z][A-Z0-9_]*$")
+_NAME = re.compile(r"\b[A-Za-z_]\w*\b")
+_MEMBER_ACCESS = re.compile(r"->|\.\s*[A-Za-z_]|\[")
 
 
 def is_constant(expr: Expr, names: frozenset[str] | set[str], constant_macros: frozenset[str]) -> bool:
@@ -27,3 +29,13 @@ def is_constant(expr: Expr, names: frozenset[str] | set[str], constant_macros: f
     elif kind not in ("binary", "unary", "paren", "conditional"):
         return False
     return all(is_constant(c, names, constant_macros) for c in e.children)
+
+
+def looks_constant(text: str, names: frozenset[str] | set[str], constant_macros: frozenset[str]) -> bool:
+    """is_constant() for an argument kept as text, before paying for a parse: every name in it is an
+    ALL_CAPS macro or enum name, one of `names` or `constant_macros`, `true`, `false` or `sizeof`, and no
+    member or element of anything is read."""
+    if _MEMBER_ACCESS.search(text):
+        return False
+    return all(_MACRO_NAME.match(n) or n in names or n in constant_macros or n in ("true", "false", "sizeof")
+               for n in _NAME.findall(text))

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from kalloclint.analysis.atomic import AtomicReason, first_atomic, held_reason, role_reason
-from kalloclint.analysis.consts import is_constant
+from kalloclint.analysis.consts import is_constant, looks_constant
 from kalloclint.analysis.cfg import Cfg, build_cfg
 from kalloclint.analysis.gfpflow import UNKNOWN, GfpFlow, analyse_gfp
 from kalloclint.analysis.lifetimes import FileLifetimes
@@ -120,6 +120,16 @@ class FileContext:
 
     def is_constant(self, expr: Expr) -> bool:
         return is_constant(expr, self._constants, self.model.constant_macros)
+
+    def constant_value(self, expr: Expr, function: Function) -> CInt | Unknown | None:
+        """The value of an argument that is a compile-time constant (kept as text or not), Unknown when it
+        does not fold; None when it is not a constant."""
+        if expr.kind == "opaque":
+            if not looks_constant(expr.text, self._constants, self.model.constant_macros):
+                return None
+            folder = self.folder
+            return folder.fold_text(expr.text, function) if folder is not None else Unknown("no arch profile")
+        return self.fold(expr, function) if self.is_constant(expr) else None
 
     # -- context: locks, handlers, GFP values -------------------------------------------------------
 

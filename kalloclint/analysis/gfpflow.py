@@ -38,17 +38,29 @@ def bool_test(cond: Expr | None, hints: frozenset[str]) -> tuple[str, bool] | No
     return None
 
 
+def choose(expr: Expr, assume: dict[str, bool], hints: frozenset[str]) -> Expr:
+    """The arm a conditional picks under the assumed values (`atomic ? GFP_ATOMIC : GFP_KERNEL` with
+    `atomic` false is `GFP_KERNEL`); the expression itself when its test is not assumed."""
+    e = expr.strip(hints)
+    while e.kind == "conditional" and len(e.children) == 3:
+        test = bool_test(e.children[0], hints)
+        if test is None or test[0] not in assume:
+            break
+        e = e.children[1 if assume[test[0]] == test[1] else 2].strip(hints)
+    return e
+
+
 def analyse_gfp(cfg: Cfg, gfp: GfpAlgebra, assume: dict[str, bool] | None = None,
                 hints: frozenset[str] = frozenset()) -> GfpFlow:
-    """Reaching GFP values of locals; with `assume`, branches on those identifiers go one way only (tests
-    read through the branch hints `hints`)."""
+    """Reaching GFP values of locals; with `assume`, branches and conditionals (`a ? x : y`) on those
+    identifiers go one way only (tests read through the branch hints `hints`)."""
     assume = assume or {}
 
     def run(node: Node, state: Reaching) -> Reaching:
         for event in node.events:
             if event.kind == "assign":
                 name = event.assign.name
-                value = gfp.evaluate(event.assign.value, _as_locals(state, gfp))
+                value = gfp.evaluate(choose(event.assign.value, assume, hints), _as_locals(state, gfp))
                 mask = value.mask if value is not None else UNKNOWN
                 state = frozenset(p for p in state if p[0] != name) | {(name, mask)}
         return state

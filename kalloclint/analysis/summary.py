@@ -10,9 +10,10 @@ import re
 from typing import NamedTuple
 
 from kalloclint.analysis.cfg import test_of
-from kalloclint.analysis.conditions import called_test, dominating_edges
-from kalloclint.analysis.gfpflow import UNKNOWN, analyse_gfp, bool_test
+from kalloclint.analysis.conditions import Cond, called_test, dominating_edges, param_conditions
+from kalloclint.analysis.gfpflow import UNKNOWN, analyse_gfp, bool_test, choose
 from kalloclint.analysis.indirect import Binding, Slot, call_slot, file_bindings
+from kalloclint.analysis.layout import Unknown
 from kalloclint.analysis.locks import SPINNING_KINDS, LockEffect
 from kalloclint.analysis.stmts import walk
 from kalloclint.frontend.facts import MEMBER, Call, Expr, Function, Suppression, norm
@@ -49,10 +50,12 @@ class Site(NamedTuple):
     sleepable: bool  # a mutex or semaphore is held here, and no atomic region
     after_release: bool  # runs after the function released a lock its caller holds
     guard: tuple[int, bool] | None = None  # runs only when bool parameter [0] is [1] (`if (wait) ...`)
-    # runs only under another test of a parameter (`if (flags & ASYNC)`) or when a callback is absent
+    # runs only under a test of a parameter in a shape not followed (`if (a > b)`) or without a callback
     param_dependent: bool = False
     fields: tuple[tuple[int, str], ...] = ()  # runs only under tests of these fields of parameters
     sets: tuple[tuple[int, str], ...] = ()  # fields of the arguments this function set before the call
+    conds: tuple[Cond, ...] = ()  # runs only when these tests of parameters against constants all hold
+    consts: tuple[tuple[int, int | None], ...] = ()  # arguments that are constants: (position, value or None)
     slot: Slot | None = None  # a call through a function pointer in a struct field: where it is read from
 
 
@@ -72,6 +75,7 @@ class Op(NamedTuple):
     param: int | None = None
     when: tuple[int, bool] | None = None
     fields: tuple[tuple[int, str], ...] = ()  # runs only under tests of these fields of parameters
+    conds: tuple[Cond, ...] = ()  # sleeps only when these tests of parameters against constants all hold
 
 
 class AtomicGfp(NamedTuple):
@@ -136,12 +140,13 @@ def build_summary(ctx) -> FileSummary:
         params = tuple(p.name for p in function.params)
         held_of = ctx.lock_flow(function).held
         sites, ops, atomic_gfp, indirect = [], [], [], []
-        guards, field_tests = _parameter_guards(ctx, function, params)
+        guards, field_tests, cond_tests = _parameter_guards(ctx, function, params)
         stored = stored_fields(function) if function.stores else {}
         for call in function.calls:
             if call.in_error or not call.name:
                 continue
             guard, param_dependent = guards.get(call.span.start, (None, False))
+            conds = cond_tests.get(call.span.start, ())
             reason = ctx.atomic_reason(function, call)
             held = held_of(call)
             sleepable = reason is None and any(h.kind in ("mutex", "sem") for h in held)
@@ -156,20 +161,24 @@ def build_summary(ctx) -> FileSummary:
                     when = when if when is not None or not sleeping else guard
                     ops.append(Op(code, text, call.span, location, arg.span if arg else None,
                                   facts.index.locate(arg.span) if arg else None, reason is not None, after_release,
-                                  param, when, field_tests.get(call.span.start, ())))
+                                  param, when, field_tests.get(call.span.start, ()), conds if sleeping else ()))
                 elif flags is not None:
                     atomic_gfp.append(AtomicGfp(flags, arg.span, facts.index.locate(arg.span), reason is not None,
                                                 sleepable))
             if call.name not in api and "(" not in call.name and "->" not in call.name and "." not in call.name \
                     and not is_macro(call.name):
-                sites.append(Site(call.name, call.span, location, site_args(call, params, gfp),
+                args = site_args(call, params, gfp)
+                sites.append(Site(call.name, call.span, location, args,
                                   _reason(ctx, reason), sleepable, after_release, guard, param_dependent,
-                                  field_tests.get(call.span.start, ()), fields_set(stored, call)))
+                                  field_tests.get(call.span.start, ()), fields_set(stored, call), conds,
+                                  _constant_args(ctx, function, call, args)))
             slot = call_slot(ctx, function, call, homes) if "->" in call.name or "." in call.name else None
             if slot is not None:
-                indirect.append(Site(norm(call.name), call.span, location, site_args(call, params, gfp),
+                args = site_args(call, params, gfp)
+                indirect.append(Site(norm(call.name), call.span, location, args,
                                      _reason(ctx, reason), sleepable, after_release, guard, param_dependent,
-                                     field_tests.get(call.span.start, ()), fields_set(stored, call), slot))
+                                     field_tests.get(call.span.start, ()), fields_set(stored, call), conds,
+                                     _constant_args(ctx, function, call, args), slot))
         gfp_params = tuple(i for i in range(len(params)) if _is_gfp_param(function, i))
         functions.append(FunctionSummary(function.name, facts.path, function.static,
                                          facts.index.locate(function.name_span), params, gfp_params, tuple(sites),
@@ -187,21 +196,26 @@ def build_summary(ctx) -> FileSummary:
 
 
 def _parameter_guards(ctx, function: Function, params: tuple[str, ...]) \
-        -> tuple[dict[int, tuple[tuple[int, bool] | None, bool]], dict[int, tuple[tuple[int, str], ...]]]:
+        -> tuple[dict[int, tuple[tuple[int, bool] | None, bool]], dict[int, tuple[tuple[int, str], ...]],
+                 dict[int, tuple[Cond, ...]]]:
     """For each call reached only through tests of the function's parameters: the plain bool test it
     depends on (`if (wait)`, or `if (!wait) return;` before it), and whether something the caller does not
-    spell out decides it: another test of a parameter (`if (flags & ASYNC)`); the absence of a callback
-    the function calls when it is present (`if (ops->request) return ops->request(...);` and then a
+    spell out decides it: a test of a parameter in a shape not followed (`if (a > b)`); the absence of a
+    callback the function calls when it is present (`if (ops->request) return ops->request(...);` and then a
     generic fallback, which runs only for drivers that do not provide one); a detected kernel bug
     (`if (WARN_ON(...))`); or a mode whose other branch busy-waits or spins (`if (can_sleep) msleep();
     else udelay();`, `if (portal->atomic) spin_lock(); else mutex_lock();`). Second, for each call under
-    tests of fields of parameters (`if (cmd->flags & CMD_ASYNC) return ...;`): those (parameter, field)."""
+    tests of fields of parameters (`if (cmd->flags & CMD_ASYNC) return ...;`): those (parameter, field).
+    Third, for each call under tests of parameters against constants (`if (len > SMALL)`,
+    `if (flags & ASYNC)`): those tests, which each caller's arguments may decide (with the plain bool test
+    among them, when there is one)."""
     contexts = ctx.model.contexts
     cfg = ctx.cfg(function)
     out: dict[int, tuple[tuple[int, bool] | None, bool]] = {}
     field_out: dict[int, tuple[tuple[int, str], ...]] = {}
+    cond_out: dict[int, tuple[Cond, ...]] = {}
     if all(node.cond is None for node in cfg.nodes):
-        return out, field_out  # straight-line code: nothing guards its calls
+        return out, field_out, cond_out  # straight-line code: nothing guards its calls
     tests = _branch_tests(cfg, function, params, contexts.pure)
     bug_edges = {(node.id, taken) for node in cfg.nodes
                  if (taken := called_test(node.cond, contexts.bug_checks, contexts.hints)) is not None}
@@ -209,11 +223,12 @@ def _parameter_guards(ctx, function: Function, params: tuple[str, ...]) \
     busy_arms = {edge for node, edges in zip(cfg.nodes, dominators) if _busy(node, contexts) for edge in edges}
     # the same test written again later (`if (!(io->flags & ATOMIC)) wait_sleeping(); else wait_busy();`)
     busy_tests = {(tests[b].key, taken != tests[b].negated) for b, taken in busy_arms if tests[b] is not None}
+    outcomes = _ParamOutcomes(ctx, function, params)
     for node, edges in zip(cfg.nodes, dominators):
         calls = [e.call.span.start for e in node.events if e.kind == "call"]
         if not calls or not edges:
             continue
-        guard, dependent = None, False
+        guard, dependent, conds = None, False, []
         fields = sorted({f for branch, _ in edges if tests[branch] is not None for f in tests[branch].fields})
         for branch, taken in sorted(edges):
             if (branch, taken) in bug_edges or (branch, not taken) in busy_arms:
@@ -229,12 +244,60 @@ def _parameter_guards(ctx, function: Function, params: tuple[str, ...]) \
             elif test.callback and not plain_taken:
                 dependent = True
             elif test.mentions_param:
-                dependent = True  # a flag or count the caller passes, not data reached through a pointer
+                found = outcomes.of(cfg.nodes[branch])[0 if taken else 1]
+                if found is None:
+                    dependent = True  # a flag or count the caller passes, in a shape not followed
+                else:
+                    conds.extend(found)
         if fields:
             field_out.update((start, tuple(fields)) for start in calls)
+        if conds and guard is not None:
+            conds.append(Cond(guard[0], "!=" if guard[1] else "==", 0))
+            guard = None
+        if conds:
+            cond_out.update((start, tuple(sorted(set(conds)))) for start in calls)
         if guard is not None or dependent:
             out.update((start, (guard, dependent)) for start in calls)
-    return out, field_out
+    return out, field_out, cond_out
+
+
+class _ParamOutcomes:
+    """What each branch condition says about the parameters (conditions.param_conditions), worked out
+    once per branch, with constants folded in the function's file."""
+
+    def __init__(self, ctx, function: Function, params: tuple[str, ...]):
+        self.ctx, self.function = ctx, function
+        self.params = {name: i for i, name in enumerate(params)}
+        self.found: dict[int, tuple[tuple[Cond, ...] | None, tuple[Cond, ...] | None]] = {}
+
+    def of(self, node) -> tuple[tuple[Cond, ...] | None, tuple[Cond, ...] | None]:
+        if node.id not in self.found:
+            self.found[node.id] = param_conditions(node.cond, self.params, self.fold, self.ctx.is_constant,
+                                                   self.ctx.model.contexts.hints)
+        return self.found[node.id]
+
+    def fold(self, expr: Expr) -> int | None:
+        value = self.ctx.fold(expr, self.function)
+        return None if isinstance(value, Unknown) else value.value
+
+
+def _constant_args(ctx, function: Function, call: Call, kept: tuple[str | None, ...]) \
+        -> tuple[tuple[int, int | None], ...]:
+    """The call's arguments that are compile-time constants (`128`, `MODE_SLEEP`, `A | B`), with their
+    values (None: constant, but not folded), for callees whose sleep depends on a parameter's value. An
+    address (`&cfg`) or a string is not NULL: it counts as a constant not folded, so that the callee's
+    `if (!cfg) cfg = kzalloc(...)` is not taken to run."""
+    out = []
+    for index, arg in enumerate(call.args):
+        if kept[index] is not None:
+            continue
+        if arg.text.lstrip().startswith(("&", '"')):
+            out.append((index, None))
+            continue
+        value = ctx.constant_value(arg, function)
+        if value is not None:
+            out.append((index, None if isinstance(value, Unknown) else value.value))
+    return tuple(out)
 
 
 def stored_fields(function: Function) -> dict[str, list[tuple[int, str]]]:
@@ -356,17 +419,25 @@ def _is_gfp_param(function: Function, index: int) -> bool:
 
 
 def _bool_choice(ctx, function: Function, call: Call, arg: Expr) -> tuple[int, bool] | None:
-    """A local whose GFP value is chosen by a bool parameter: sleeps only when the parameter is (value)."""
-    name = arg.strip().text.strip()
-    if not name.isidentifier() or not function.assigns:
+    """GFP flags chosen by a bool parameter, in a local (`gfp = atomic ? GFP_ATOMIC : GFP_KERNEL`, or
+    assigned in the arms of `if (atomic)`) or in the argument itself: sleeps only when the parameter is
+    (value)."""
+    hints = ctx.model.contexts.hints
+    e = arg.strip(hints)
+    name = e.text.strip()
+    local = name.isidentifier()
+    if not (local and function.assigns) and e.kind != "conditional":
         return None
     gfp = ctx.model.gfp
     cfg = ctx.cfg(function)
-    hints = ctx.model.contexts.hints
-    for pname, index in bool_params(function, hints).items():
+    for pname, index in bool_params(function, hints, arg).items():
         outcome = {}
         for value in (True, False):
-            masks = analyse_gfp(cfg, gfp, {pname: value}, hints).values(call, name)
+            if local:
+                masks = analyse_gfp(cfg, gfp, {pname: value}, hints).values(call, name)
+            else:
+                chosen = gfp.evaluate(choose(e, {pname: value}, hints))
+                masks = frozenset({chosen.mask}) if chosen is not None else None
             if masks is None or UNKNOWN in masks:
                 break
             sleeps = {gfp.may_sleep(GfpValue(m, ())) for m in masks}
@@ -403,12 +474,16 @@ def param_index(expr: Expr, function: Function) -> int | None:
     return None
 
 
-def bool_params(function: Function, hints: frozenset[str]) -> dict[str, int]:
-    """Parameters tested as bools somewhere in the function (`if (atomic)`), by name."""
+def bool_params(function: Function, hints: frozenset[str], arg: Expr | None = None) -> dict[str, int]:
+    """Parameters tested as bools somewhere in the function (`if (atomic)`), or by a conditional in a GFP
+    local's value or in `arg` (`atomic ? GFP_ATOMIC : GFP_KERNEL`), by name."""
     names = {p.name: i for i, p in enumerate(function.params)}
+    tests = [stmt.cond for stmt in walk(function.body) if stmt.kind == "if"]
+    for value in [a.value for a in function.assigns] + ([arg] if arg is not None else []):
+        tests.extend(e.children[0] for e in value.walk() if e.kind == "conditional" and e.children)
     found = {}
-    for stmt in walk(function.body):
-        test = bool_test(stmt.cond, hints) if stmt.kind == "if" else None
+    for cond in tests:
+        test = bool_test(cond, hints)
         if test is not None and test[0] in names:
             found[test[0]] = names[test[0]]
     return found

@@ -9,6 +9,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
+from kalloclint.analysis.conditions import Cond, holds
 from kalloclint.analysis.summary import FileSummary, FunctionSummary, Place, Reason, RoleInfo, Site, bool_literal
 from kalloclint.findings import Finding, Related
 from kalloclint.model import ATOMIC_CONTEXTS, Model
@@ -40,6 +41,9 @@ class SleepFacts:
     bool_param: dict[tuple[int, bool], Chain] = field(default_factory=dict)
     # sleeps only under tests of these fields of its parameters: unless the caller set them
     guarded: dict[tuple[tuple[int, str], ...], Chain] = field(default_factory=dict)
+    # sleeps only when tests of its parameters against constants hold (and, unless the caller set them,
+    # under tests of fields of its parameters)
+    conditional: dict[tuple[tuple[Cond, ...], tuple[tuple[int, str], ...]], Chain] = field(default_factory=dict)
 
 
 def describe_chain(caller: str, chain: Chain, here: str) -> str:
@@ -102,6 +106,8 @@ class Tree:
                     facts.gfp_param.setdefault(op.param, hop)
                 elif op.when is not None:
                     facts.bool_param.setdefault(op.when, hop)
+                elif op.conds:
+                    facts.conditional.setdefault((op.conds, op.fields), hop)
                 elif op.fields:
                     facts.guarded.setdefault(op.fields, hop)
                 elif facts.always is None:
@@ -127,12 +133,14 @@ class Tree:
 
     @staticmethod
     def _sleepy(facts: SleepFacts) -> bool:
-        return facts.always is not None or bool(facts.gfp_param) or bool(facts.bool_param) or bool(facts.guarded)
+        return facts.always is not None or bool(facts.gfp_param) or bool(facts.bool_param) or \
+            bool(facts.guarded) or bool(facts.conditional)
 
     def _propagate(self, f: FunctionSummary) -> bool:
         """Add to f's sleep facts from its callees'; True when something was added."""
         facts = self.sleep[id(f)]
-        before = (facts.always is not None, len(facts.gfp_param), len(facts.bool_param), len(facts.guarded))
+        before = (facts.always is not None, len(facts.gfp_param), len(facts.bool_param), len(facts.guarded),
+                  len(facts.conditional))
         for site in f.sites:
             if site.atomic is not None or site.after_release or site.param_dependent:
                 continue  # calls in atomic regions are reported where they are, not propagated
@@ -140,6 +148,8 @@ class Tree:
             if effect is None:
                 continue
             kind, key, chain = effect
+            if site.conds and kind in ("always", "bool", "cond"):  # the call happens only when its tests hold
+                kind, key = "cond", site.conds + (_bool_cond(key) if kind == "bool" else key or ())
             if kind == "always" and site.guard is not None:
                 kind, key = "bool", site.guard  # the call happens only for one value of a bool parameter
             elif kind == "always" and site.fields:
@@ -152,11 +162,15 @@ class Tree:
                 facts.bool_param.setdefault(key, chain)
             elif kind == "guarded":
                 facts.guarded.setdefault(key, chain)
-        return (facts.always is not None, len(facts.gfp_param), len(facts.bool_param), len(facts.guarded)) != before
+            elif kind == "cond":
+                facts.conditional.setdefault((tuple(sorted(set(key))), site.fields), chain)
+        return (facts.always is not None, len(facts.gfp_param), len(facts.bool_param), len(facts.guarded),
+                len(facts.conditional)) != before
 
     def call_effect(self, site: Site, caller: FunctionSummary):
         """What a call does to its caller's sleep facts: ("always", None, chain), ("gfp", i, chain),
-        ("bool", (i, value), chain), or None. With several definitions, all must agree."""
+        ("bool", (i, value), chain), ("cond", conditions on the caller's parameters, chain), or None. With
+        several definitions, all must agree."""
         effects = []
         for g in self.resolve(site.callee, caller.path):
             effect = self._one_effect(site, caller, g)
@@ -184,16 +198,25 @@ class Tree:
             if arg in caller.params:
                 return "gfp", caller.params.index(arg), (hop,) + chain
         for (index, value), chain in sorted(facts.bool_param.items()):
-            arg = site.args[index] if index < len(site.args) else None
-            if bool_literal(arg) == value:
-                return "always", None, (hop,) + chain
-            if arg in caller.params:
-                return "bool", (caller.params.index(arg), value), (hop,) + chain
+            kind, known = _argument(site, caller, index)
+            if kind == "const" and bool(known) == value or kind == "unknown":
+                return "always", None, (hop,) + chain  # passes the value that sleeps, or cannot rule it out
+            if kind == "param":
+                return "bool", (known, value), (hop,) + chain
         for fields, chain in sorted(facts.guarded.items()):
             if len(chain) >= MAX_CHAIN or any(f in site.sets for f in fields):
                 continue  # the caller set up what the callee tests (`cmd.flags = CMD_ASYNC`): not known to sleep
             return "always", None, (hop,) + chain
-        return None
+        found = None
+        for (conds, fields), chain in sorted(facts.conditional.items()):
+            if len(chain) >= MAX_CHAIN or any(f in site.sets for f in fields):
+                continue
+            mapped = _caller_conds(conds, site, caller)
+            if mapped == ():
+                return "always", None, (hop,) + chain
+            if mapped is not None and found is None:
+                found = "cond", mapped, (hop,) + chain
+        return found
 
     def _atomic_flags_given(self, site: Site, g: FunctionSummary) -> bool:
         for index in g.gfp_params:
@@ -257,7 +280,8 @@ class Tree:
             if reason is None:
                 continue
             for op in f.ops:
-                if not op.atomic and op.param is None and op.when is None:
+                if not op.atomic and op.param is None and op.when is None and \
+                        all(_may_hold(c, "unknown", None) for c in op.conds):
                     yield f, op, reason
 
     def foreign_nmi_allocations(self):
@@ -307,6 +331,56 @@ class Tree:
                     yield f, alloc, _process_text(f.name, role)
                 elif alloc.sleepable:
                     yield f, alloc, "a mutex or semaphore is held here, so this code may sleep"
+
+
+# Whether a bit test of a flags word (`if (flags & ASYNC)`) counts as passing when the caller's value is
+# neither a constant nor one of its own parameters. Bools and comparisons do (`if (len > SMALL)` with a
+# length computed at run time may sleep).
+UNKNOWN_BITS_SLEEP = False
+
+
+def _argument(site: Site, caller: FunctionSummary, index: int) -> tuple[str, int | None]:
+    """What the caller passes at `index`: ("const", value), ("param", caller's parameter position),
+    ("fixed", None) for a constant or GFP expression whose value is not known, or ("unknown", None)."""
+    if index >= len(site.args):
+        return "fixed", None  # varargs or another definition's parameter list
+    text = site.args[index]
+    literal = bool_literal(text)
+    if literal is not None:
+        return "const", int(literal)
+    if text in caller.params:
+        return "param", caller.params.index(text)
+    for position, value in site.consts:
+        if position == index:
+            return ("const", value) if value is not None else ("fixed", None)
+    return ("fixed", None) if text is not None else ("unknown", None)
+
+
+def _may_hold(cond: Cond, kind: str, value: int | None) -> bool:
+    """Can the test hold for an argument of this kind ("const" with its value, "fixed", "unknown")?"""
+    if kind == "const":
+        return holds(cond, value)
+    if kind == "fixed":
+        return False  # a constant not folded: the caller knows which way it goes, kalloclint does not
+    return UNKNOWN_BITS_SLEEP if cond.op in ("&", "!&") else True
+
+
+def _caller_conds(conds: tuple[Cond, ...], site: Site, caller: FunctionSummary) -> tuple[Cond, ...] | None:
+    """A callee's tests of its parameters seen from one call: None when the arguments rule them out, else
+    the tests left on the caller's own parameters (() when they pass)."""
+    out = []
+    for cond in conds:
+        kind, value = _argument(site, caller, cond.param)
+        if kind == "param":
+            out.append(Cond(value, cond.op, cond.value))
+        elif not _may_hold(cond, kind, value):
+            return None
+    return tuple(out)
+
+
+def _bool_cond(key: tuple[int, bool]) -> tuple[Cond]:
+    """A bool parameter's value as a test: `(i, True)` is `p != 0`."""
+    return (Cond(key[0], "!=" if key[1] else "==", 0),)
 
 
 def role_reason(name: str, role: RoleInfo) -> Reason:

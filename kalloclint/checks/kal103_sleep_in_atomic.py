@@ -18,11 +18,13 @@ class SleepInAtomic(Check):
     functions that may sleep count too, through any number of calls and across files: the finding sits
     on the call made in atomic context and its message shows the whole chain down to the sleeping
     operation (`rx_refill() -> buf_grow() -> krealloc(GFP_KERNEL) at ring.c:88`), with each hop as a
-    related location. A callee that takes its GFP flags from a parameter, or picks them from a bool
-    parameter, is judged with the caller's argument. Functions called from atomic context get no finding
-    of their own: the root call is reported, once. A call through a function pointer in a struct field
-    (`dev->ops->add_sa(...)`) is reported when every function stored in that field in the tree (of that
-    struct type, when it is known) may sleep; the message names the target and its chain.
+    related location. A callee that takes its GFP flags from a parameter, picks them from a bool
+    parameter, or sleeps only under a test of a parameter against a constant (`if (len > SMALL)`), is
+    judged with the caller's argument (an unknown value may sleep, but for a bit test of flags). Functions
+    called from atomic context get no finding of their own: the root call is reported, once. A call
+    through a function pointer in a struct field (`dev->ops->add_sa(...)`) is reported when every function
+    stored in that field in the tree (of that struct type, when it is known) may sleep; the message names
+    the target and its chain.
 
     ## Why is this bad?
     Sleeping in atomic context schedules away while holding a spinlock or from interrupt context: other
