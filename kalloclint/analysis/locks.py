@@ -96,6 +96,33 @@ def lock_effect(flow: LockFlow, params: tuple[str, ...]) -> LockEffect:
     return LockEffect(tuple(sorted(acquires)), tuple(sorted(releases - acquires)))
 
 
+def local_aliases(cfg: Cfg) -> dict[str, str]:
+    """Locals set once, from a field or another name (`info = hwfn->rdma_info;`), by what they stand for,
+    so that a lock taken as `&hwfn->rdma_info->lock` is the one released as `&info->lock`."""
+    values: dict[str, list[str]] = {}
+    for node in cfg.nodes:
+        for event in node.events:
+            if event.kind == "store" and event.store is not None:
+                target = norm(event.store.target.text)
+                if target.isidentifier():
+                    value = event.store.value
+                    values.setdefault(target, []).append(norm(value.text) if value.kind in ("field", "ident") else "")
+    return {name: texts[0] for name, texts in values.items() if len(texts) == 1 and texts[0] and texts[0] != name}
+
+
+_HEAD = re.compile(r"([A-Za-z_]\w*)((?:->|\.).*)?$")
+
+
+def _canonical(key: str, aliases: dict[str, str]) -> str:
+    """A lock expression with its leading local replaced by what that local was set from."""
+    for _ in range(3):  # an alias of an alias
+        m = _HEAD.match(key)
+        if m is None or m[1] not in aliases:
+            break
+        key = aliases[m[1]] + (m[2] or "")
+    return key
+
+
 class _Transfer:
     def __init__(self, contexts: Contexts, effects: dict[str, LockEffect] | None = None):
         self.locks = contexts.locks
@@ -103,6 +130,18 @@ class _Transfer:
         self.hints = contexts.hints
         self.guards = contexts.guards
         self.effects = effects or {}
+        self.aliases: dict[str, str] = {}
+
+    def held_spelling(self, state: State, kind: str, lock: str) -> str:
+        """The spelling under which `state` holds the lock a release names: the release's own, or another
+        spelling of the same lock through a local alias (held as `&hw->info->lock`, released as
+        `&info->lock`). Held tokens keep the spelling they were taken with, so lock wrappers' effects and
+        their callers' locks still match by text."""
+        if not self.aliases or not lock or any(h.kind == kind and h.lock == lock for h in state):
+            return lock
+        canonical = _canonical(lock, self.aliases)
+        return next((h.lock for h in state if h.kind == kind and h.lock
+                     and _canonical(h.lock, self.aliases) == canonical), lock)
 
     def event(self, state: State, event: Event, under: tuple = ()) -> State:
         if event.kind == "assign":
@@ -126,7 +165,7 @@ class _Transfer:
                 return _acquire(state, Held(op.kind, lock, call.name, call.span, under))
             if op.also:
                 state = _release(state, op.also, "")
-            return _release(state, op.kind, lock)
+            return _release(state, op.kind, self.held_spelling(state, op.kind, lock))
         kind = self.guards.get(event.guard)
         if kind is None:
             return state
@@ -200,6 +239,7 @@ def analyse_locks(cfg: Cfg, contexts: Contexts, effects: dict[str, LockEffect] |
     transfer = _Transfer(contexts, effects)
     if not entry and not _touches_locks(cfg, transfer):
         return LockFlow({}, frozenset())  # most functions: nothing is ever held, no need to solve
+    transfer.aliases = local_aliases(cfg)
     node_calls = [[e.call for e in n.events if e.kind == "call"] for n in cfg.nodes]
 
     def through(node, state: State) -> State:
@@ -224,7 +264,7 @@ def analyse_locks(cfg: Cfg, contexts: Contexts, effects: dict[str, LockEffect] |
                 before[event.call.span.start] = before.get(event.call.span.start, frozenset()) | state
                 op = transfer.locks.get(event.call.name)
                 if op is not None and op.op == "release" and op.kind in ATOMIC_KINDS:
-                    lock = lock_of(op, event.call.args)
+                    lock = transfer.held_spelling(must, op.kind, lock_of(op, event.call.args))
                     # not held on every path here: on some path it is the caller's lock being dropped
                     for kind, key in ((op.kind, lock),) + (((op.also, ""),) if op.also else ()):
                         if not any(h.kind == kind and h.lock == key for h in must
