@@ -1,0 +1,159 @@
+"""Which pointer parameters a function dereferences on every path before any NULL test of them, itself,
+through a kernel API that dereferences its argument (strcpy, strlen...) or through another function of the
+file: a caller that hands one an allocation's unchecked result has the callee dereference NULL (KAL306)."""
+
+from __future__ import annotations
+
+from typing import Callable, NamedTuple
+
+from kalloclint.analysis.pointers import NOT_TESTED, address_taken, key_of, nonnull_when
+from kalloclint.analysis.stmts import walk
+from kalloclint.frontend.facts import Call, Function, Stmt
+from kalloclint.model import Lifetimes
+from kalloclint.source import Span
+
+# Statements run whole whenever control reaches them; the condition of these runs at least once.
+_SIMPLE = ("expr", "decl", "return")
+_TESTED_FIRST = ("if", "switch", "while")
+# A call's value evaluated unconditionally by its statement (not `a && f(p)`: that one is "other").
+_UNCONDITIONAL_USES = ("stmt", "assign", "init", "return")
+# Levels of functions of the file followed below the one called (`f(p)` calls `g(p)`, which dereferences).
+_DEPTH = 2
+
+
+class ParamDeref(NamedTuple):
+    """Parameter `param` is dereferenced at `span` (of the function's file), through the calls `chain`
+    (`("strcpy",)`, `("g", "strlen")`; empty when the function dereferences it itself)."""
+
+    param: int
+    span: Span
+    chain: tuple[str, ...] = ()
+
+
+Derefs = dict[str, dict[int, ParamDeref]]  # function name -> parameter position -> its first dereference
+
+
+def file_param_derefs(functions, lifetimes: Lifetimes, is_macro: Callable[[str], bool]) -> Derefs:
+    """For every function of the file, the pointer parameters it dereferences unconditionally before any
+    test of them, following the file's own functions `_DEPTH` levels down. A name defined twice in the
+    file (configuration variants) is left out: which one runs is not known."""
+    counts: dict[str, int] = {}
+    for f in functions:
+        counts[f.name] = counts.get(f.name, 0) + 1
+    candidates = [f for f in functions if counts[f.name] == 1 and any(p.pointer or p.array is not None
+                                                                     for p in f.params)]
+    out: Derefs = {}
+    for _ in range(_DEPTH + 1):
+        grown = {}
+        for f in candidates:
+            found = first_derefs(f, lifetimes, out, is_macro)
+            if found:
+                grown[f.name] = found
+        if grown == out:
+            break
+        out = grown
+    return out
+
+
+def first_derefs(function: Function, lifetimes: Lifetimes, local: Derefs,
+                 is_macro: Callable[[str], bool]) -> dict[int, ParamDeref]:
+    """The parameters `function` dereferences on every path before it tests, assigns or takes the address
+    of them: statements of the body's top level are followed in order until one may leave the function
+    (a return, a goto) or jump to a label. Dereferences under `&&`, `?:` or a branch are not on every
+    path; neither are those after an early return."""
+    params = {p.name: i for i, p in enumerate(function.params) if p.pointer or p.array is not None}
+    if not params:
+        return {}
+    live = set(params)
+    found: dict[int, ParamDeref] = {}
+    for stmt in function.body.children if function.body.kind == "block" else ():
+        if stmt.kind == "label":
+            break  # reached by a goto too, with whatever the jump skipped
+        region = stmt.span if stmt.kind in _SIMPLE else stmt.cond.span if stmt.kind in _TESTED_FIRST \
+            and stmt.cond is not None else None
+        if region is not None:
+            for name, deref in sorted(_derefs_in(function, region, params, lifetimes.derefs, local),
+                                      key=lambda d: d[1].span.start):
+                if name in live:
+                    found[deref.param] = deref
+                    live.discard(name)
+        if stmt.kind == "return" or any(s.kind in ("return", "goto") for s in walk(stmt)):
+            break
+        live -= _touched(function, stmt, live, lifetimes, is_macro)
+        if not live:
+            break
+    return found
+
+
+def _derefs_in(function: Function, region: Span, params: dict[str, int], api: dict[str, frozenset[int]],
+               local: Derefs) -> list[tuple[str, ParamDeref]]:
+    """Unconditional dereferences of parameters inside `region`: their own, or a call's that receives one."""
+    out = [(d.base, ParamDeref(params[d.base], d.span)) for d in function.param_derefs
+           if not d.conditional and d.base in params and _inside(d.span, region)]
+    for call in function.calls:
+        if call.in_error or call.use not in _UNCONDITIONAL_USES or not _inside(call.span, region):
+            continue
+        below = local.get(call.name, {})
+        for position, arg in enumerate(call.args):
+            name = key_of(arg)
+            if name not in params:
+                continue
+            if position in api.get(call.name, ()):
+                out.append((name, ParamDeref(params[name], call.span, (call.name,))))
+            elif position in below and call.name != function.name:
+                deeper = below[position]
+                out.append((name, ParamDeref(params[name], deeper.span, (call.name, *deeper.chain))))
+    return out
+
+
+def _touched(function: Function, stmt: Stmt, names: set[str], lifetimes: Lifetimes,
+             is_macro: Callable[[str], bool]) -> set[str]:
+    """The parameters among `names` that `stmt` tests against NULL, assigns, passes by address or hands
+    to a macro (which may test it and return): after it, a dereference is not known to be unchecked."""
+    out = set()
+    for inner in walk(stmt):
+        if inner.cond is not None:
+            out |= {n for n in names if n in inner.cond.text
+                    and nonnull_when(inner.cond, n, lifetimes) is not NOT_TESTED}
+    for store in function.stores:
+        if _inside(store.span, stmt.span) and key_of(store.target) in names:
+            out.add(key_of(store.target))
+    for call in function.calls:
+        if not _inside(call.span, stmt.span):
+            continue
+        for arg in call.args:
+            taken = address_taken(arg)
+            if taken in names:
+                out.add(taken)
+            elif key_of(arg) in names and (is_macro(call.name) or call.name.isupper()):
+                out.add(key_of(arg))
+    return out
+
+
+def _inside(span: Span, region: Span) -> bool:
+    return region.start <= span.start and span.end <= region.end
+
+
+def call_derefs(call: Call, api: dict[str, frozenset[int]], local: Derefs) -> dict[int, ParamDeref]:
+    """The argument positions of `call` that the callee dereferences first thing: a kernel API's, or a
+    function of the file's (with the chain down to the dereference)."""
+    out = {p: ParamDeref(p, call.span, (call.name,)) for p in api.get(call.name, ()) if p < len(call.args)}
+    for position, deref in local.get(call.name, {}).items():
+        out.setdefault(position, ParamDeref(position, deref.span, (call.name, *deref.chain)))
+    return out
+
+
+def unchecked_handoffs(tree):
+    """(caller, handoff, callee, dereference) for each allocation whose unchecked result a function hands
+    to a function of another file that dereferences that parameter first thing (every definition the call
+    may reach does): the first such call of each allocation."""
+    for f in tree.functions:
+        done = set()
+        for handoff in f.handoffs:
+            if handoff.allocated in done:
+                continue
+            reached = [(g, next((d for d in g.derefs if d.param == handoff.position), None))
+                       for g in tree.resolve(handoff.callee, f.path)]
+            if reached and all(d is not None for _, d in reached):
+                done.add(handoff.allocated)
+                yield f, handoff, *reached[0]
