@@ -4,6 +4,7 @@ file: a caller that hands one an allocation's unchecked result has the callee de
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from typing import Callable, NamedTuple
 
 from kalloclint.analysis.pointers import NOT_TESTED, address_taken, key_of, nonnull_when
@@ -43,9 +44,15 @@ def file_param_derefs(functions, lifetimes: Lifetimes, is_macro: Callable[[str],
     candidates = [f for f in functions if counts[f.name] == 1 and any(p.pointer or p.array is not None
                                                                      for p in f.params)]
     out: Derefs = {}
-    for _ in range(_DEPTH + 1):
-        grown = {}
-        for f in candidates:
+    for f in candidates:
+        found = first_derefs(f, lifetimes, out, is_macro)
+        if found:
+            out[f.name] = found
+    names = {f.name for f in candidates}
+    callers = [f for f in candidates if any(c.name in names for c in f.calls)]  # only these can grow
+    for _ in range(_DEPTH):
+        grown = dict(out)
+        for f in callers:
             found = first_derefs(f, lifetimes, out, is_macro)
             if found:
                 grown[f.name] = found
@@ -64,6 +71,7 @@ def first_derefs(function: Function, lifetimes: Lifetimes, local: Derefs,
     params = {p.name: i for i, p in enumerate(function.params) if p.pointer or p.array is not None}
     if not params:
         return {}
+    facts = _Facts(function)
     live = set(params)
     found: dict[int, ParamDeref] = {}
     for stmt in function.body.children if function.body.kind == "block" else ():
@@ -72,26 +80,40 @@ def first_derefs(function: Function, lifetimes: Lifetimes, local: Derefs,
         region = stmt.span if stmt.kind in _SIMPLE else stmt.cond.span if stmt.kind in _TESTED_FIRST \
             and stmt.cond is not None else None
         if region is not None:
-            for name, deref in sorted(_derefs_in(function, region, params, lifetimes.derefs, local),
+            for name, deref in sorted(_derefs_in(facts, region, params, lifetimes.derefs, local, function.name),
                                       key=lambda d: d[1].span.start):
                 if name in live:
                     found[deref.param] = deref
                     live.discard(name)
         if stmt.kind == "return" or any(s.kind in ("return", "goto") for s in walk(stmt)):
             break
-        live -= _touched(function, stmt, live, lifetimes, is_macro)
+        live -= _touched(facts, stmt, live, lifetimes, is_macro)
         if not live:
             break
     return found
 
 
-def _derefs_in(function: Function, region: Span, params: dict[str, int], api: dict[str, frozenset[int]],
-               local: Derefs) -> list[tuple[str, ParamDeref]]:
+class _Facts:
+    """A function's parameter dereferences, calls and stores (each in source order), by span."""
+
+    def __init__(self, function: Function):
+        self._items = {"derefs": function.param_derefs, "calls": function.calls, "stores": function.stores}
+        self._starts = {kind: [x.span.start for x in items] for kind, items in self._items.items()}
+
+    def within(self, kind: str, region: Span) -> tuple:
+        """The facts of `kind` inside `region`, found by bisection rather than a scan per statement."""
+        starts = self._starts[kind]
+        chosen = self._items[kind][bisect_left(starts, region.start):bisect_left(starts, region.end)]
+        return tuple(x for x in chosen if x.span.end <= region.end)
+
+
+def _derefs_in(facts: _Facts, region: Span, params: dict[str, int], api: dict[str, frozenset[int]],
+               local: Derefs, own: str) -> list[tuple[str, ParamDeref]]:
     """Unconditional dereferences of parameters inside `region`: their own, or a call's that receives one."""
-    out = [(d.base, ParamDeref(params[d.base], d.span)) for d in function.param_derefs
-           if not d.conditional and d.base in params and _inside(d.span, region)]
-    for call in function.calls:
-        if call.in_error or call.use not in _UNCONDITIONAL_USES or not _inside(call.span, region):
+    out = [(d.base, ParamDeref(params[d.base], d.span)) for d in facts.within("derefs", region)
+           if not d.conditional and d.base in params]
+    for call in facts.within("calls", region):
+        if call.in_error or call.use not in _UNCONDITIONAL_USES:
             continue
         below = local.get(call.name, {})
         for position, arg in enumerate(call.args):
@@ -100,13 +122,13 @@ def _derefs_in(function: Function, region: Span, params: dict[str, int], api: di
                 continue
             if position in api.get(call.name, ()):
                 out.append((name, ParamDeref(params[name], call.span, (call.name,))))
-            elif position in below and call.name != function.name:
+            elif position in below and call.name != own:
                 deeper = below[position]
                 out.append((name, ParamDeref(params[name], deeper.span, (call.name, *deeper.chain))))
     return out
 
 
-def _touched(function: Function, stmt: Stmt, names: set[str], lifetimes: Lifetimes,
+def _touched(facts: _Facts, stmt: Stmt, names: set[str], lifetimes: Lifetimes,
              is_macro: Callable[[str], bool]) -> set[str]:
     """The parameters among `names` that `stmt` tests against NULL, assigns, passes by address or hands
     to a macro (which may test it and return): after it, a dereference is not known to be unchecked."""
@@ -115,12 +137,10 @@ def _touched(function: Function, stmt: Stmt, names: set[str], lifetimes: Lifetim
         if inner.cond is not None:
             out |= {n for n in names if n in inner.cond.text
                     and nonnull_when(inner.cond, n, lifetimes) is not NOT_TESTED}
-    for store in function.stores:
-        if _inside(store.span, stmt.span) and key_of(store.target) in names:
+    for store in facts.within("stores", stmt.span):
+        if key_of(store.target) in names:
             out.add(key_of(store.target))
-    for call in function.calls:
-        if not _inside(call.span, stmt.span):
-            continue
+    for call in facts.within("calls", stmt.span):
         for arg in call.args:
             taken = address_taken(arg)
             if taken in names:
@@ -128,10 +148,6 @@ def _touched(function: Function, stmt: Stmt, names: set[str], lifetimes: Lifetim
             elif key_of(arg) in names and (is_macro(call.name) or call.name.isupper()):
                 out.add(key_of(arg))
     return out
-
-
-def _inside(span: Span, region: Span) -> bool:
-    return region.start <= span.start and span.end <= region.end
 
 
 def call_derefs(call: Call, api: dict[str, frozenset[int]], local: Derefs) -> dict[int, ParamDeref]:
