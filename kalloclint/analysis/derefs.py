@@ -16,8 +16,6 @@ from kalloclint.source import Span
 # Statements run whole whenever control reaches them; the condition of these runs at least once.
 _SIMPLE = ("expr", "decl", "return")
 _TESTED_FIRST = ("if", "switch", "while")
-# A call's value evaluated unconditionally by its statement (not `a && f(p)`: that one is "other").
-_UNCONDITIONAL_USES = ("stmt", "assign", "init", "return")
 # Levels of functions of the file followed below the one called (`f(p)` calls `g(p)`, which dereferences).
 _DEPTH = 2
 
@@ -113,7 +111,7 @@ def _derefs_in(facts: _Facts, region: Span, params: dict[str, int], api: dict[st
     out = [(d.base, ParamDeref(params[d.base], d.span)) for d in facts.within("derefs", region)
            if not d.conditional and d.base in params]
     for call in facts.within("calls", region):
-        if call.in_error or call.use not in _UNCONDITIONAL_USES:
+        if call.in_error or call.conditional:
             continue
         below = local.get(call.name, {})
         for position, arg in enumerate(call.args):

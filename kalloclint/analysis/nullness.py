@@ -81,7 +81,7 @@ class _Nullness:
             key = key_of(call.args[position]) if position < len(call.args) else None
             if key is not None:
                 self.use(state, key, call.span)
-        if state and self.uses is not None:
+        if state and self.uses is not None and not call.conditional:
             self.handed(call, state)
         if call.name in self.api.asserts and call.args:
             state = self.checked(state, call.args[0], False)

@@ -551,6 +551,7 @@ def _call(f: _File, node: ts.Node, errors, error_starts) -> Call:
         use=use,
         stmt=f.span(stmt) if stmt is not None else None,
         in_error=_contains(errors, error_starts, node.start_byte),
+        conditional=_evaluation(f, node) is True,
     )
 
 

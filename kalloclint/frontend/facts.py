@@ -107,6 +107,7 @@ class Call:
     use: str = "other"
     stmt: Span | None = None
     in_error: bool = False
+    conditional: bool = False  # evaluated only after another part of its statement decided so (`p && f(p)`)
 
 
 @dataclass(frozen=True, slots=True)
