@@ -9,7 +9,7 @@ from kalloclint.analysis.atomic import AtomicReason, first_atomic, held_reason, 
 from kalloclint.analysis.consts import is_constant
 from kalloclint.analysis.cfg import Cfg, build_cfg
 from kalloclint.analysis.gfpflow import UNKNOWN, GfpFlow, analyse_gfp
-from kalloclint.analysis.derefs import Derefs, file_param_derefs
+from kalloclint.analysis.derefs import FileDerefs
 from kalloclint.analysis.lifetimes import FileLifetimes, parsed_functions
 from kalloclint.budget import OverBudget
 from kalloclint.analysis.locks import Held, LockEffect, LockFlow, analyse_locks, lock_effect, lock_key, lock_of
@@ -69,7 +69,7 @@ class FileContext:
     _lifetimes: FileLifetimes | None = None
     _lifetimes_failed: bool = False
     foreign_effects: dict[str, LockEffect] = field(default_factory=dict)  # lock wrappers of other files
-    _param_derefs: Derefs | None = None
+    _param_derefs: FileDerefs | None = None
 
     def __post_init__(self) -> None:
         self._globals = {d.name: d for d in self.facts.globals}
@@ -281,11 +281,11 @@ class FileContext:
 
     # -- the modelled allocator: folded sizes and orders under the run's arch profile -----------------
 
-    def param_derefs(self) -> Derefs:
+    def param_derefs(self) -> FileDerefs:
         """The functions of the file that dereference some of their pointer parameters before testing them."""
         if self._param_derefs is None:
-            self._param_derefs = file_param_derefs(parsed_functions(self.facts.functions), self.model.lifetimes,
-                                                   self.is_function_macro)
+            self._param_derefs = FileDerefs(parsed_functions(self.facts.functions), self.model.lifetimes,
+                                            self.is_function_macro)
         return self._param_derefs
 
     def is_function_macro(self, name: str) -> bool:

@@ -29,38 +29,34 @@ class ParamDeref(NamedTuple):
     chain: tuple[str, ...] = ()
 
 
-Derefs = dict[str, dict[int, ParamDeref]]  # function name -> parameter position -> its first dereference
+class FileDerefs:
+    """Which pointer parameters each function of a file dereferences unconditionally before any test of
+    them, following the file's own functions `_DEPTH` levels down; worked out on demand, for the callees
+    of calls that are handed an unchecked result and for the functions other files may call. A name
+    defined twice in the file (configuration variants) has none: which one runs is not known."""
+
+    def __init__(self, functions, lifetimes: Lifetimes, is_macro: Callable[[str], bool]):
+        counts: dict[str, int] = {}
+        for f in functions:
+            counts[f.name] = counts.get(f.name, 0) + 1
+        self._functions = {f.name: f for f in functions if counts[f.name] == 1 and any(
+            p.pointer or p.array is not None for p in f.params)}
+        self._lifetimes, self._is_macro = lifetimes, is_macro
+        self._memo: dict[tuple[str, int], dict[int, ParamDeref]] = {}
+
+    def of(self, name: str, depth: int = _DEPTH) -> dict[int, ParamDeref]:
+        """Parameter position -> its first dereference, for the function `name` of the file."""
+        key = (name, depth)
+        if key not in self._memo:
+            self._memo[key] = {}  # a call back into itself while being worked out finds nothing
+            function = self._functions.get(name)
+            if function is not None:
+                self._memo[key] = first_derefs(function, self._lifetimes, (
+                    lambda n: self.of(n, depth - 1)) if depth > 0 else lambda n: {}, self._is_macro)
+        return self._memo[key]
 
 
-def file_param_derefs(functions, lifetimes: Lifetimes, is_macro: Callable[[str], bool]) -> Derefs:
-    """For every function of the file, the pointer parameters it dereferences unconditionally before any
-    test of them, following the file's own functions `_DEPTH` levels down. A name defined twice in the
-    file (configuration variants) is left out: which one runs is not known."""
-    counts: dict[str, int] = {}
-    for f in functions:
-        counts[f.name] = counts.get(f.name, 0) + 1
-    candidates = [f for f in functions if counts[f.name] == 1 and any(p.pointer or p.array is not None
-                                                                     for p in f.params)]
-    out: Derefs = {}
-    for f in candidates:
-        found = first_derefs(f, lifetimes, out, is_macro)
-        if found:
-            out[f.name] = found
-    names = {f.name for f in candidates}
-    callers = [f for f in candidates if any(c.name in names for c in f.calls)]  # only these can grow
-    for _ in range(_DEPTH):
-        grown = dict(out)
-        for f in callers:
-            found = first_derefs(f, lifetimes, out, is_macro)
-            if found:
-                grown[f.name] = found
-        if grown == out:
-            break
-        out = grown
-    return out
-
-
-def first_derefs(function: Function, lifetimes: Lifetimes, local: Derefs,
+def first_derefs(function: Function, lifetimes: Lifetimes, below: Callable[[str], dict[int, ParamDeref]],
                  is_macro: Callable[[str], bool]) -> dict[int, ParamDeref]:
     """The parameters `function` dereferences on every path before it tests, assigns or takes the address
     of them: statements of the body's top level are followed in order until one may leave the function
@@ -78,7 +74,7 @@ def first_derefs(function: Function, lifetimes: Lifetimes, local: Derefs,
         region = stmt.span if stmt.kind in _SIMPLE else stmt.cond.span if stmt.kind in _TESTED_FIRST \
             and stmt.cond is not None else None
         if region is not None:
-            for name, deref in sorted(_derefs_in(facts, region, params, lifetimes.derefs, local, function.name),
+            for name, deref in sorted(_derefs_in(facts, region, params, lifetimes.derefs, below, function.name),
                                       key=lambda d: d[1].span.start):
                 if name in live:
                     found[deref.param] = deref
@@ -106,22 +102,21 @@ class _Facts:
 
 
 def _derefs_in(facts: _Facts, region: Span, params: dict[str, int], api: dict[str, frozenset[int]],
-               local: Derefs, own: str) -> list[tuple[str, ParamDeref]]:
+               below: Callable[[str], dict[int, ParamDeref]], own: str) -> list[tuple[str, ParamDeref]]:
     """Unconditional dereferences of parameters inside `region`: their own, or a call's that receives one."""
     out = [(d.base, ParamDeref(params[d.base], d.span)) for d in facts.within("derefs", region)
            if not d.conditional and d.base in params]
     for call in facts.within("calls", region):
         if call.in_error or call.conditional:
             continue
-        below = local.get(call.name, {})
         for position, arg in enumerate(call.args):
             name = key_of(arg)
             if name not in params:
                 continue
             if position in api.get(call.name, ()):
                 out.append((name, ParamDeref(params[name], call.span, (call.name,))))
-            elif position in below and call.name != own:
-                deeper = below[position]
+            elif call.name != own and position in below(call.name):
+                deeper = below(call.name)[position]
                 out.append((name, ParamDeref(params[name], deeper.span, (call.name, *deeper.chain))))
     return out
 
@@ -148,11 +143,11 @@ def _touched(facts: _Facts, stmt: Stmt, names: set[str], lifetimes: Lifetimes,
     return out
 
 
-def call_derefs(call: Call, api: dict[str, frozenset[int]], local: Derefs) -> dict[int, ParamDeref]:
+def call_derefs(call: Call, api: dict[str, frozenset[int]], local: FileDerefs | None) -> dict[int, ParamDeref]:
     """The argument positions of `call` that the callee dereferences first thing: a kernel API's, or a
     function of the file's (with the chain down to the dereference)."""
     out = {p: ParamDeref(p, call.span, (call.name,)) for p in api.get(call.name, ()) if p < len(call.args)}
-    for position, deref in local.get(call.name, {}).items():
+    for position, deref in (local.of(call.name) if local is not None else {}).items():
         out.setdefault(position, ParamDeref(position, deref.span, (call.name, *deref.chain)))
     return out
 

@@ -15,8 +15,9 @@ from kalloclint.analysis.fold import CInt
 from kalloclint.analysis.freed import FreedUse, freed_uses
 from kalloclint.analysis.nullness import (Handoff, UncheckedUse, address_aliases, null_checkers, test_aliases,
                                           unchecked_uses)
-from kalloclint.analysis.pointers import (address_taken, assigned, base_ident, edge_possible, is_null, is_weak,
-                                          key_of, loop_variables, macro_outputs, place_expr, under, unwrap)
+from kalloclint.analysis.pointers import (NOT_TESTED, address_taken, assigned, base_ident, edge_possible, is_null,
+                                          is_weak, key_of, loop_variables, macro_outputs, nonnull_when, place_expr,
+                                          under, unwrap)
 from kalloclint.analysis.stmts import walk
 from kalloclint.frontend.facts import Call, Expr, Function, norm
 from kalloclint.source import Span
@@ -516,9 +517,7 @@ class FileLifetimes:
         allocations = {c.span.start: c for c in function.calls if c.name in model.allocators
                        and c.target is not None and c.use in ("assign", "init") and not c.in_error
                        and self.may_fail(function, c)} if function.span.start in self.parsed else {}
-        # a call can only hand on a result it is given as an argument
-        targets = {norm(c.target.text) for c in allocations.values()}
-        handed = any(norm(a.text) in targets for c in function.calls for a in c.args)
+        handed = bool(allocations) and _handed_early(function, allocations, model)
         used = function.derefs or handed or any(c.name in model.fills or c.name in model.copies
                                                 for c in function.calls)
         found = [], []
@@ -579,6 +578,36 @@ class FileLifetimes:
             return False
         gfp = self.ctx.gfp_of(function, call)
         return gfp is None or not gfp[1].mask & self.ctx.model.gfp.bit("__GFP_NOFAIL")
+
+
+_BRANCHES = ("if", "while", "for", "do", "switch")  # statements whose condition may test a pointer
+
+
+def _handed_early(function: Function, allocations: dict[int, Call], model) -> bool:
+    """Is an allocation's result given to a call that may dereference it or hand it on (not kfree() and the
+    like) before the first test of it after the allocation? Only then can the NULL analysis find such a
+    call unchecked: most functions test first, and are spared it."""
+    api = model.lifetimes
+    allocated: dict[str, int] = {}
+    for call in allocations.values():
+        key = norm(call.target.text)
+        allocated[key] = min(allocated.get(key, call.span.start), call.span.start)
+    tested: dict[str, int] = {}
+    for stmt in walk(function.body):
+        if stmt.cond is None or stmt.kind not in _BRANCHES:
+            continue
+        for key, start in allocated.items():
+            if stmt.cond.span.start > start and key in norm(stmt.cond.text) \
+                    and nonnull_when(stmt.cond, key, api) is not NOT_TESTED:
+                tested[key] = min(tested.get(key, stmt.cond.span.start), stmt.cond.span.start)
+    for call in function.calls:
+        if call.conditional or call.name in model.interesting and call.name not in api.derefs:
+            continue
+        for arg in call.args:
+            key = norm(arg.text)
+            if key in allocated and allocated[key] < call.span.start <= tested.get(key, function.span.end):
+                return True
+    return False
 
 
 def _written(function: Function, api) -> tuple[frozenset[str], bool]:

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from kalloclint.analysis.cfg import Cfg, Node
 from kalloclint.analysis.dataflow import solve_forward
-from kalloclint.analysis.derefs import Derefs, ParamDeref, call_derefs
+from kalloclint.analysis.derefs import FileDerefs, ParamDeref, call_derefs
 from kalloclint.analysis.pointers import (NOT_TESTED, address_taken, assigned, edge_possible, fact_after,
                                           key_of, learned, loop_variables, macro_outputs, merge_entries,
                                           nonnull_when, refine, sharper, tested_facts, under, unwrap, with_fact)
@@ -46,9 +46,9 @@ class Handoff:
 class _Nullness:
     def __init__(self, model: Model, allocations: dict[int, Call], constant=None,
                  aliases: dict[str, Expr] | None = None, checkers: dict[str, frozenset[int]] | None = None,
-                 pointees: dict[str, str] | None = None, derefs: Derefs | None = None):
+                 pointees: dict[str, str] | None = None, derefs: FileDerefs | None = None):
         self.model = model
-        self.derefs = derefs or {}  # functions of the file that dereference a parameter first thing
+        self.derefs = derefs  # functions of the file that dereference a parameter first thing
         self.pointees = pointees or {}  # locals that only ever hold `&place`: `*p` is that place
         self.checkers = checkers or {}  # functions of the file that test a parameter against NULL
         self.constant = constant
@@ -125,7 +125,7 @@ class _Nullness:
                 continue
             if position in derefs:
                 self.use(state, key, call.span, derefs[position])
-            elif call.name not in self.derefs:
+            else:
                 self.handoffs.extend(Handoff(call, position, key, self.allocations[s]) for k, s, _ in state
                                      if k == key)
 
@@ -185,7 +185,7 @@ def unchecked_uses(cfg: Cfg, model: Model, allocations: dict[int, Call], constan
                    aliases: dict[str, Expr] | None = None,
                    checkers: dict[str, frozenset[int]] | None = None,
                    pointees: dict[str, str] | None = None,
-                   derefs: Derefs | None = None) -> tuple[list[UncheckedUse], list[Handoff]]:
+                   derefs: FileDerefs | None = None) -> tuple[list[UncheckedUse], list[Handoff]]:
     """For each allocation (by call start) whose result may be NULL, its first use on a path where it
     was not checked: a dereference, or a memset/memcpy of it. `aliases` are locals set once to a value
     that may be a test (`bool ok = p != NULL;`), `constant(name)` the value of a macro, `checkers` the

@@ -207,8 +207,9 @@ def _null_facts(ctx, function: Function, api: frozenset[str], is_macro) \
     unchecked allocation results it hands to functions defined elsewhere (only a function that passes an
     allocation's target as an argument needs the NULL analysis for that)."""
     index = ctx.facts.index
+    seen_elsewhere = not function.static or ctx.facts.path.endswith(".h")  # else only its own file calls it
     derefs = tuple(ParamUse(d.param, Place(ctx.facts.path, *index.position(d.span.start)), d.chain)
-                   for d in ctx.param_derefs().get(function.name, {}).values())
+                   for d in ctx.param_derefs().of(function.name).values()) if seen_elsewhere else ()
     allocators = ctx.model.allocators
     targets = {norm(c.target.text) for c in function.calls if c.name in allocators and c.target is not None}
     if not targets or not any(norm(a.text) in targets for c in function.calls for a in c.args):
