@@ -119,15 +119,17 @@ class _Nullness:
         """A call given an unchecked result: a use when the callee dereferences that argument first thing
         (a kernel API of [lifetimes.derefs], a function of the file), else maybe a handoff to another file."""
         derefs = call_derefs(call, self.api.derefs, self.derefs)
+        never_null = self.api.never_null
         for position, arg in enumerate(call.args):
             key = key_of(arg)
-            if key is None or not any(k == key for k, _, _ in state):
+            # an ERR_PTR()-returning allocator's result is tested by IS_ERR() or PTR_ERR_OR_ZERO(), not NULL
+            held = frozenset(e for e in state if e[0] == key and self.allocations[e[1]].name not in never_null)
+            if key is None or not held:
                 continue
             if position in derefs:
-                self.use(state, key, call.span, derefs[position])
+                self.use(held, key, call.span, derefs[position])
             else:
-                self.handoffs.extend(Handoff(call, position, key, self.allocations[s]) for k, s, _ in state
-                                     if k == key)
+                self.handoffs.extend(Handoff(call, position, key, self.allocations[s]) for _, s, _ in held)
 
     def checked(self, state: State, cond: Expr, outcome: bool) -> State:
         """The state on the edge where `cond` has `outcome`: a place shown non-NULL there is checked,

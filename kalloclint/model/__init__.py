@@ -81,6 +81,7 @@ class Lifetimes:
     address_tests: dict[str, str] = field(default_factory=dict)  # is_vmalloc_addr(p) -> "vmalloc"
     ensures: dict[str, int] = field(default_factory=dict)  # KUNIT_ASSERT_NOT_NULL -> position of what holds after
     derefs: dict[str, frozenset[int]] = field(default_factory=dict)  # strcpy -> the positions it dereferences
+    never_null: frozenset[str] = frozenset()  # allocators that fail with an ERR_PTR(), not NULL
 
 
 @dataclass(frozen=True, slots=True)
@@ -341,7 +342,7 @@ def _check_families(allocators: dict, frees: dict, families: dict, origins: dict
 
 
 _LIFETIME_LISTS = ("unevaluated", "null_tests", "transparent", "asserts", "error_pointers", "error_codes",
-                   "reassigns", "drvdata_get")
+                   "reassigns", "drvdata_get", "never_null")
 
 
 def _lifetimes(table: dict, pure: frozenset[str], hints: frozenset[str]) -> Lifetimes:
