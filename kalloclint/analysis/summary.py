@@ -99,7 +99,7 @@ class ParamUse(NamedTuple):
     chain: tuple[str, ...]
 
 
-class Handoff(NamedTuple):
+class HandedAlloc(NamedTuple):
     """An allocation's result handed, not yet checked, as argument `position` to `callee`, which this file
     does not define (KAL306 across files)."""
 
@@ -124,7 +124,7 @@ class FunctionSummary(NamedTuple):
     atomic_gfp: tuple[AtomicGfp, ...]
     lock_effect: LockEffect | None = None  # a lock wrapper: what a call to it does to the caller's locks
     derefs: tuple[ParamUse, ...] = ()  # parameters dereferenced on every path before any test of them
-    handoffs: tuple[Handoff, ...] = ()  # unchecked allocation results handed to functions of other files
+    handoffs: tuple[HandedAlloc, ...] = ()  # unchecked allocation results handed to functions of other files
 
 
 class FileSummary(NamedTuple):
@@ -202,7 +202,7 @@ def build_summary(ctx) -> FileSummary:
 
 
 def _null_facts(ctx, function: Function, api: frozenset[str], is_macro) \
-        -> tuple[tuple[ParamUse, ...], tuple[Handoff, ...]]:
+        -> tuple[tuple[ParamUse, ...], tuple[HandedAlloc, ...]]:
     """What KAL306 needs across files: the parameters `function` dereferences before testing them, and the
     unchecked allocation results it hands to functions defined elsewhere (only a function that passes an
     allocation's target as an argument needs the NULL analysis for that)."""
@@ -212,14 +212,14 @@ def _null_facts(ctx, function: Function, api: frozenset[str], is_macro) \
                    for d in ctx.param_derefs().of(function.name).values()) if seen_elsewhere else ()
     allocators = ctx.model.allocators
     targets = {norm(c.target.text) for c in function.calls if c.name in allocators and c.target is not None}
-    if not targets or not any(norm(a.text) in targets for c in function.calls for a in c.args):
+    if not targets or not any(norm(a.text) in targets for c in function.calls if c.name not in api for a in c.args):
         return derefs, ()
     own = {f.name for f in ctx.facts.functions}
     try:
         handed = ctx.lifetimes().handoffs(function)
     except OverBudget:
         return derefs, ()  # the file's lifetime analysis gave up: the other rules' summary is still wanted
-    handoffs = tuple(Handoff(h.call.name, h.position, h.call.span, index.locate(h.call.span), h.key,
+    handoffs = tuple(HandedAlloc(h.call.name, h.position, h.call.span, index.locate(h.call.span), h.key,
                              h.allocation.name, Place(ctx.facts.path, *index.position(h.allocation.span.start)))
                      for h in handed if h.call.name.isidentifier() and h.call.name not in own
                      and h.call.name not in api and not is_macro(h.call.name))
