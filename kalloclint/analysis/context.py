@@ -9,7 +9,8 @@ from kalloclint.analysis.atomic import AtomicReason, first_atomic, held_reason, 
 from kalloclint.analysis.consts import is_constant, looks_constant
 from kalloclint.analysis.cfg import Cfg, build_cfg
 from kalloclint.analysis.gfpflow import UNKNOWN, GfpFlow, analyse_gfp
-from kalloclint.analysis.lifetimes import FileLifetimes
+from kalloclint.analysis.derefs import FileDerefs
+from kalloclint.analysis.lifetimes import FileLifetimes, parsed_functions
 from kalloclint.budget import OverBudget
 from kalloclint.analysis.locks import Held, LockEffect, LockFlow, analyse_locks, lock_effect, lock_key, lock_of
 from kalloclint.analysis.roles import Role, file_roles
@@ -68,6 +69,7 @@ class FileContext:
     _lifetimes: FileLifetimes | None = None
     _lifetimes_failed: bool = False
     foreign_effects: dict[str, LockEffect] = field(default_factory=dict)  # lock wrappers of other files
+    _param_derefs: FileDerefs | None = None
 
     def __post_init__(self) -> None:
         self._globals = {d.name: d for d in self.facts.globals}
@@ -288,6 +290,18 @@ class FileContext:
         return self.lifetimes().freed(function, call)
 
     # -- the modelled allocator: folded sizes and orders under the run's arch profile -----------------
+
+    def param_derefs(self) -> FileDerefs:
+        """The functions of the file that dereference some of their pointer parameters before testing them."""
+        if self._param_derefs is None:
+            self._param_derefs = FileDerefs(parsed_functions(self.facts.functions), self.model.lifetimes,
+                                            self.is_function_macro)
+        return self._param_derefs
+
+    def is_function_macro(self, name: str) -> bool:
+        """A function-like macro of the file or its headers (`#define mt76_rr(dev, ...)`), not a function."""
+        folder = self.folder
+        return name in self.facts.function_macros or (folder is not None and folder.scope.is_function_macro(name))
 
     def headers_read(self) -> list[str]:
         """The headers the modelled allocator read for this file, by real path."""

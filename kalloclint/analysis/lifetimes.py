@@ -13,12 +13,13 @@ from kalloclint.analysis.cfg import Node
 from kalloclint.analysis.dataflow import solve_forward
 from kalloclint.analysis.fold import CInt
 from kalloclint.analysis.freed import FreedUse, freed_uses
-from kalloclint.analysis.nullness import (UncheckedUse, address_aliases, null_checkers, test_aliases,
+from kalloclint.analysis.nullness import (Handoff, UncheckedUse, address_aliases, null_checkers, test_aliases,
                                           unchecked_uses)
-from kalloclint.analysis.pointers import (address_taken, assigned, base_ident, edge_possible, is_null, is_weak,
-                                          key_of, loop_variables, macro_outputs, place_expr, under, unwrap)
+from kalloclint.analysis.pointers import (NOT_TESTED, address_taken, assigned, base_ident, edge_possible, is_null,
+                                          is_weak, key_of, loop_variables, macro_outputs, nonnull_when, place_expr,
+                                          under, unwrap)
 from kalloclint.analysis.stmts import walk
-from kalloclint.frontend.facts import Call, Expr, Function
+from kalloclint.frontend.facts import Call, Expr, Function, norm
 from kalloclint.source import Span
 
 if TYPE_CHECKING:
@@ -365,6 +366,7 @@ class FileLifetimes:
         self._destroyers: dict[str, frozenset[str]] | None = None
         self._constants: dict[str, int | None] = {}
         self._checkers: dict[str, frozenset[int]] | None = None
+        self._unchecked_of: dict[int, tuple[list[UncheckedUse], list[Handoff]]] = {}
 
     def _needs(self) -> tuple[set[FieldKey], set[str]]:
         """The fields and the functions of the file whose values the analysed functions read."""
@@ -502,20 +504,34 @@ class FileLifetimes:
         return freed_uses(self.ctx.cfg(function), model, self.constant)
 
     def unchecked_uses(self, function: Function) -> list[UncheckedUse]:
-        """Allocation results used before a NULL check on some path (`__GFP_NOFAIL` ones cannot be NULL)."""
+        """Allocation results used before a NULL check on some path (`__GFP_NOFAIL` ones cannot be NULL):
+        dereferenced, or handed to a function that dereferences them first thing."""
+        return self._unchecked(function)[0]
+
+    def handoffs(self, function: Function) -> list[Handoff]:
+        """Unchecked allocation results handed to functions of other files (before any use seen here)."""
+        return self._unchecked(function)[1]
+
+    def _unchecked(self, function: Function) -> tuple[list[UncheckedUse], list[Handoff]]:
+        found = self._unchecked_of.get(function.span.start)
+        if found is not None:
+            return found
         model = self.ctx.model
-        if function.span.start not in self.parsed:
-            return []
         allocations = {c.span.start: c for c in function.calls if c.name in model.allocators
                        and c.target is not None and c.use in ("assign", "init") and not c.in_error
-                       and self.may_fail(function, c)}
-        used = function.derefs or any(c.name in model.fills or c.name in model.copies for c in function.calls)
-        if not allocations or not used:
-            return []
-        if self._checkers is None:
-            self._checkers = null_checkers(self.functions, model.lifetimes)
-        return unchecked_uses(self.ctx.cfg(function), model, allocations, self.constant, test_aliases(function),
-                              self._checkers, address_aliases(function))
+                       and self.may_fail(function, c)} if function.span.start in self.parsed else {}
+        handed = bool(allocations) and _handed_early(function, allocations, model)
+        used = function.derefs or handed or any(c.name in model.fills or c.name in model.copies
+                                                for c in function.calls)
+        found = [], []
+        if allocations and used:
+            if self._checkers is None:
+                self._checkers = null_checkers(self.functions, model.lifetimes)
+            found = unchecked_uses(self.ctx.cfg(function), model, allocations, self.constant,
+                                   test_aliases(function), self._checkers, address_aliases(function),
+                                   self.ctx.param_derefs() if handed else None)
+        self._unchecked_of[function.span.start] = found
+        return found
 
     def constant(self, name: str) -> int | None:
         """The value of a macro or enum constant of the file (`#define DESCS_AREAS 1`), for path conditions."""
@@ -565,6 +581,36 @@ class FileLifetimes:
             return False
         gfp = self.ctx.gfp_of(function, call)
         return gfp is None or not gfp[1].mask & self.ctx.model.gfp.bit("__GFP_NOFAIL")
+
+
+_BRANCHES = ("if", "while", "for", "do", "switch")  # statements whose condition may test a pointer
+
+
+def _handed_early(function: Function, allocations: dict[int, Call], model) -> bool:
+    """Is an allocation's result given to a call that may dereference it or hand it on (not kfree() and the
+    like) before the first test of it after the allocation? Only then can the NULL analysis find such a
+    call unchecked: most functions test first, and are spared it."""
+    api = model.lifetimes
+    allocated: dict[str, int] = {}
+    for call in allocations.values():
+        key = norm(call.target.text)
+        allocated[key] = min(allocated.get(key, call.span.start), call.span.start)
+    tested: dict[str, int] = {}
+    for stmt in walk(function.body):
+        if stmt.cond is None or stmt.kind not in _BRANCHES:
+            continue
+        for key, start in allocated.items():
+            if stmt.cond.span.start > start and key in norm(stmt.cond.text) \
+                    and nonnull_when(stmt.cond, key, api) is not NOT_TESTED:
+                tested[key] = min(tested.get(key, stmt.cond.span.start), stmt.cond.span.start)
+    for call in function.calls:
+        if call.conditional or call.name in model.interesting and call.name not in api.derefs:
+            continue
+        for arg in call.args:
+            key = norm(arg.text)
+            if key in allocated and allocated[key] < call.span.start <= tested.get(key, function.span.end):
+                return True
+    return False
 
 
 def _written(function: Function, api) -> tuple[frozenset[str], bool]:

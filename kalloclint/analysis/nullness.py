@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from kalloclint.analysis.cfg import Cfg, Node
 from kalloclint.analysis.dataflow import solve_forward
+from kalloclint.analysis.derefs import FileDerefs, ParamDeref, call_derefs
 from kalloclint.analysis.pointers import (NOT_TESTED, address_taken, assigned, edge_possible, fact_after,
                                           key_of, learned, loop_variables, macro_outputs, merge_entries,
                                           nonnull_when, refine, sharper, tested_facts, under, unwrap, with_fact)
@@ -28,13 +29,26 @@ class UncheckedUse:
     span: Span
     key: str
     allocation: Call
+    via: ParamDeref | None = None  # a call that hands it to a function dereferencing it (chain, where)
+
+
+@dataclass(frozen=True, slots=True)
+class Handoff:
+    """An allocation's result handed, before any check and before any use of it seen here, to a function
+    this file does not define: whether that function dereferences it is for the whole-tree phase."""
+
+    call: Call
+    position: int
+    key: str
+    allocation: Call
 
 
 class _Nullness:
     def __init__(self, model: Model, allocations: dict[int, Call], constant=None,
                  aliases: dict[str, Expr] | None = None, checkers: dict[str, frozenset[int]] | None = None,
-                 pointees: dict[str, str] | None = None):
+                 pointees: dict[str, str] | None = None, derefs: FileDerefs | None = None):
         self.model = model
+        self.derefs = derefs  # functions of the file that dereference a parameter first thing
         self.pointees = pointees or {}  # locals that only ever hold `&place`: `*p` is that place
         self.checkers = checkers or {}  # functions of the file that test a parameter against NULL
         self.constant = constant
@@ -42,6 +56,7 @@ class _Nullness:
         self.api = model.lifetimes
         self.allocations = allocations  # the calls whose results are followed, by start
         self.uses: dict[int, UncheckedUse] | None = None  # allocation start -> first unchecked use
+        self.handoffs: list[Handoff] = []
 
     def node(self, node: Node, state: State) -> State:
         for name in loop_variables(node):
@@ -66,6 +81,8 @@ class _Nullness:
             key = key_of(call.args[position]) if position < len(call.args) else None
             if key is not None:
                 self.use(state, key, call.span)
+        if state and self.uses is not None and not call.conditional:
+            self.handed(call, state)
         if call.name in self.api.asserts and call.args:
             state = self.checked(state, call.args[0], False)
         position = self.api.ensures.get(call.name)
@@ -90,13 +107,29 @@ class _Nullness:
                 state = state | {(key, call.span.start, known | tested_facts(node.under))}
         return state
 
-    def use(self, state: State, key: str, span: Span) -> None:
+    def use(self, state: State, key: str, span: Span, via: ParamDeref | None = None) -> None:
         if self.uses is None:
             return
         for k, start, _ in state:
             seen = self.uses.get(start)
             if k == key and (seen is None or span.start < seen.span.start):
-                self.uses[start] = UncheckedUse(span, key, self.allocations[start])
+                self.uses[start] = UncheckedUse(span, key, self.allocations[start], via)
+
+    def handed(self, call: Call, state: State) -> None:
+        """A call given an unchecked result: a use when the callee dereferences that argument first thing
+        (a kernel API of [lifetimes.derefs], a function of the file), else maybe a handoff to another file."""
+        derefs = call_derefs(call, self.api.derefs, self.derefs)
+        never_null = self.api.never_null
+        for position, arg in enumerate(call.args):
+            key = key_of(arg)
+            # an ERR_PTR()-returning allocator's result is tested by IS_ERR() or PTR_ERR_OR_ZERO(), not NULL
+            held = frozenset(e for e in state if e[0] == key and self.allocations[e[1]].name not in never_null)
+            if key is None or not held:
+                continue
+            if position in derefs:
+                self.use(held, key, call.span, derefs[position])
+            else:
+                self.handoffs.extend(Handoff(call, position, key, self.allocations[s]) for _, s, _ in held)
 
     def checked(self, state: State, cond: Expr, outcome: bool) -> State:
         """The state on the edge where `cond` has `outcome`: a place shown non-NULL there is checked,
@@ -153,21 +186,28 @@ def _forget(state: State, key: str | None) -> State:
 def unchecked_uses(cfg: Cfg, model: Model, allocations: dict[int, Call], constant=None,
                    aliases: dict[str, Expr] | None = None,
                    checkers: dict[str, frozenset[int]] | None = None,
-                   pointees: dict[str, str] | None = None) -> list[UncheckedUse]:
+                   pointees: dict[str, str] | None = None,
+                   derefs: FileDerefs | None = None) -> tuple[list[UncheckedUse], list[Handoff]]:
     """For each allocation (by call start) whose result may be NULL, its first use on a path where it
     was not checked: a dereference, or a memset/memcpy of it. `aliases` are locals set once to a value
     that may be a test (`bool ok = p != NULL;`), `constant(name)` the value of a macro, `checkers` the
     functions of the file that test some of their parameters against NULL (by position), `pointees` the
-    locals that only ever hold the address of one place (`p_virt = &t->mem[i].virt;`)."""
+    locals that only ever hold the address of one place (`p_virt = &t->mem[i].virt;`), `derefs` the
+    functions of the file that dereference some of their parameters before testing them. Second, the
+    calls before any such use that hand the result to a function the file does not define."""
     if not allocations:
-        return []
-    nullness = _Nullness(model, allocations, constant, aliases, checkers, pointees)
+        return [], []
+    nullness = _Nullness(model, allocations, constant, aliases, checkers, pointees, derefs)
     state_in = solve_forward(cfg, frozenset({(*PATH, frozenset())}), nullness.node, nullness.along, merge_entries)
     nullness.uses = {}
     for node in cfg.nodes:
         if state_in[node.id] is not None:
             nullness.node(node, state_in[node.id])
-    return sorted(nullness.uses.values(), key=lambda u: u.span.start)
+    uses = nullness.uses
+    handoffs = {(h.allocation.span.start, h.call.span.start, h.position): h for h in nullness.handoffs
+                if h.allocation.span.start not in uses or h.call.span.start < uses[h.allocation.span.start].span.start}
+    return sorted(uses.values(), key=lambda u: u.span.start), sorted(handoffs.values(),
+                                                                      key=lambda h: h.call.span.start)
 
 
 def test_aliases(function: Function) -> dict[str, Expr]:

@@ -16,6 +16,7 @@ from kalloclint.analysis.indirect import Binding, Slot, call_slot, file_bindings
 from kalloclint.analysis.layout import Unknown
 from kalloclint.analysis.locks import SPINNING_KINDS, LockEffect
 from kalloclint.analysis.stmts import walk
+from kalloclint.budget import OverBudget
 from kalloclint.frontend.facts import MEMBER, Call, Expr, Function, Suppression, norm
 from kalloclint.model.gfp import GfpValue
 from kalloclint.source import Location, Span
@@ -95,6 +96,28 @@ class RoleInfo(NamedTuple):
     no_thread: bool
 
 
+class ParamUse(NamedTuple):
+    """Parameter `param` is dereferenced before any test of it, at `place`, through the calls `chain`
+    (`("strcpy",)`; empty when the function dereferences it itself), for KAL306 across files."""
+
+    param: int
+    place: Place
+    chain: tuple[str, ...]
+
+
+class HandedAlloc(NamedTuple):
+    """An allocation's result handed, not yet checked, as argument `position` to `callee`, which this file
+    does not define (KAL306 across files)."""
+
+    callee: str
+    position: int
+    span: Span
+    location: Location
+    key: str  # the argument (`buf`, `priv->rx`)
+    allocator: str
+    allocated: Place
+
+
 class FunctionSummary(NamedTuple):
     name: str
     path: str
@@ -107,6 +130,8 @@ class FunctionSummary(NamedTuple):
     atomic_gfp: tuple[AtomicGfp, ...]
     lock_effect: LockEffect | None = None  # a lock wrapper: what a call to it does to the caller's locks
     indirect: tuple[Site, ...] = ()  # calls through function pointers in struct fields (Site.slot)
+    derefs: tuple[ParamUse, ...] = ()  # parameters dereferenced on every path before any test of them
+    handoffs: tuple[HandedAlloc, ...] = ()  # unchecked allocation results handed to functions of other files
 
 
 class FileSummary(NamedTuple):
@@ -183,7 +208,7 @@ def build_summary(ctx) -> FileSummary:
         functions.append(FunctionSummary(function.name, facts.path, function.static,
                                          facts.index.locate(function.name_span), params, gfp_params, tuple(sites),
                                          tuple(ops), tuple(atomic_gfp), effects.get(function.name),
-                                         tuple(indirect)))
+                                         tuple(indirect), *_null_facts(ctx, function, api, is_macro)))
     roles = []
     for name, role_list in sorted(ctx.all_roles().items()):
         for role in role_list:
@@ -193,6 +218,31 @@ def build_summary(ctx) -> FileSummary:
                 place = Place(role.path, line, col)
             roles.append((name, RoleInfo(role.context, role.how, place, role.no_thread)))
     return FileSummary(facts.path, tuple(functions), tuple(roles), facts.suppressions, file_bindings(ctx, homes))
+
+
+def _null_facts(ctx, function: Function, api: frozenset[str], is_macro) \
+        -> tuple[tuple[ParamUse, ...], tuple[HandedAlloc, ...]]:
+    """What KAL306 needs across files: the parameters `function` dereferences before testing them, and the
+    unchecked allocation results it hands to functions defined elsewhere (only a function that passes an
+    allocation's target as an argument needs the NULL analysis for that)."""
+    index = ctx.facts.index
+    seen_elsewhere = not function.static or ctx.facts.path.endswith(".h")  # else only its own file calls it
+    derefs = tuple(ParamUse(d.param, Place(ctx.facts.path, *index.position(d.span.start)), d.chain)
+                   for d in ctx.param_derefs().of(function.name).values()) if seen_elsewhere else ()
+    allocators = ctx.model.allocators
+    targets = {norm(c.target.text) for c in function.calls if c.name in allocators and c.target is not None}
+    if not targets or not any(norm(a.text) in targets for c in function.calls if c.name not in api for a in c.args):
+        return derefs, ()
+    own = {f.name for f in ctx.facts.functions}
+    try:
+        handed = ctx.lifetimes().handoffs(function)
+    except OverBudget:
+        return derefs, ()  # the file's lifetime analysis gave up: the other rules' summary is still wanted
+    handoffs = tuple(HandedAlloc(h.call.name, h.position, h.call.span, index.locate(h.call.span), h.key,
+                             h.allocation.name, Place(ctx.facts.path, *index.position(h.allocation.span.start)))
+                     for h in handed if h.call.name.isidentifier() and h.call.name not in own
+                     and h.call.name not in api and not is_macro(h.call.name))
+    return derefs, handoffs
 
 
 def _parameter_guards(ctx, function: Function, params: tuple[str, ...]) \

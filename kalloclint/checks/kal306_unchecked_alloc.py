@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import os
+
+from kalloclint.analysis.derefs import unchecked_handoffs
 from kalloclint.checks import Check
+from kalloclint.findings import Finding, Related
+from kalloclint.source import Location
 
 
 class UncheckedAlloc(Check):
@@ -13,6 +18,16 @@ class UncheckedAlloc(Check):
     only: `if (p) { ... }` protects its body, `if (!p) return ...;` and `if (!p) goto err;` protect
     what follows. `p && p->x`, `IS_ERR_OR_NULL()`, `unlikely(!p)`, `WARN_ON(!p)` and `BUG_ON(!p)` count
     as checks. Allocations with `__GFP_NOFAIL` cannot fail and are exempt.
+
+    Handing the unchecked result to a function that dereferences it counts as a dereference: a kernel
+    function of `[lifetimes.derefs]` (`strcpy`, `strlen`, `sprintf`, `kstrtoint`, `device_initialize`...),
+    or a function of the same file or of another one that dereferences that parameter on every path
+    before any test of it (at the top level of its body, before any statement that may return, followed
+    two functions further down). A parameter dereferenced only on some paths, after a test of it, or
+    only as an address (`&p->lock` kept) does not count. Such a finding is reported at the call, which
+    is where the dereference happens as far as the caller can see; the message gives the chain down to
+    the dereference (`foo_init() -> foo_setup(buf) dereferences it at foo.c:88`) and the related
+    locations the allocation and the dereference.
 
     ## Why is this bad?
     Every allocator may return NULL (even GFP_KERNEL ones, under memory pressure or fault injection).
@@ -49,8 +64,35 @@ class UncheckedAlloc(Check):
         for function in lifetimes.functions:
             for use in lifetimes.unchecked_uses(function):
                 call = use.allocation
-                yield ctx.finding(
-                    self, use.span,
-                    f"'{use.key}' may be NULL here: {call.name}() at line {ctx.line(call.span)} can fail and its "
-                    f"result is not checked on this path",
-                    related=(ctx.related(call.span, f"allocated here by {call.name}()"),))
+                related = [ctx.related(call.span, f"allocated here by {call.name}()")]
+                message = (f"'{use.key}' may be NULL here: {call.name}() at line {ctx.line(call.span)} can fail "
+                           f"and its result is not checked on this path")
+                if use.via is not None:
+                    path = os.path.basename(ctx.facts.path)
+                    message += f"; {handed_chain(function.name, use.via.chain, use.key)}"
+                    if len(use.via.chain) > 1 or use.via.span != use.span:  # a function of the file
+                        message += f" at {path}:{ctx.line(use.via.span)}"
+                        related.append(ctx.related(use.via.span, f"'{use.key}' dereferenced here, unchecked"))
+                yield ctx.finding(self, use.span, message, related=tuple(related))
+
+    def run_tree(self, tree):
+        for caller, handoff, callee, deref in unchecked_handoffs(tree):
+            message = (f"'{handoff.key}' may be NULL here: {handoff.allocator}() at line {handoff.allocated.line} "
+                       f"can fail and its result is not checked on this path; "
+                       f"{handed_chain(caller.name, (handoff.callee, *deref.chain), handoff.key)} "
+                       f"at {os.path.basename(deref.place.path)}:{deref.place.line}")
+            related = (Related(caller.path, _point(handoff.allocated), f"allocated here by {handoff.allocator}()"),
+                       Related(deref.place.path, _point(deref.place),
+                               f"'{callee.params[deref.param]}' dereferenced here, unchecked"))
+            yield Finding(self.code, self.name, self.severity, message, caller.path, handoff.span,
+                          handoff.location, None, related)
+
+
+def handed_chain(caller: str, chain: tuple[str, ...], key: str) -> str:
+    """`foo_init() -> foo_setup(buf) -> foo_fill() dereferences it`: the calls down to the dereference."""
+    hops = [f"{caller}()", f"{chain[0]}({key})", *(f"{name}()" for name in chain[1:])]
+    return " -> ".join(hops) + " dereferences it"
+
+
+def _point(place) -> Location:
+    return Location(place.line, place.col, place.line, place.col)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from bisect import bisect_left, bisect_right
 
@@ -423,7 +424,7 @@ def extract(source: SourceFile, model: Model, declarations_only: bool = False) -
         derefs = _derefs(f, deref_nodes[inside[0]:inside[1]], calls, errors, error_starts)
         function = _function(f, fn, tuple(calls), stores, derefs)
         if function is not None:
-            functions.append(function)
+            functions.append(_with_param_derefs(f, function, deref_nodes[inside[0]:inside[1]], errors, error_starts))
     bindings = [_owned(b, functions) for b in bindings]
 
     suppressions = []
@@ -557,6 +558,7 @@ def _call(f: _File, node: ts.Node, errors, error_starts) -> Call:
         use=use,
         stmt=f.span(stmt) if stmt is not None else None,
         in_error=_contains(errors, error_starts, node.start_byte),
+        conditional=_evaluation(f, node) is True,
     )
 
 
@@ -639,6 +641,43 @@ def _derefs(f: _File, bases: list[ts.Node], calls: list[Call], errors, error_sta
         if conditional is not None:
             out.append(Deref(key, f.span(access), conditional, _address_only(access)))
     return tuple(out)
+
+
+def _with_param_derefs(f: _File, function: Function, bases: list[ts.Node], errors, error_starts) -> Function:
+    """The function with the loads and stores through its pointer parameters (`p->x`, `*p`, `p[i]`; not an
+    address `&p->x`, which a callee may only keep), for the callers that hand it a pointer."""
+    names = {p.name for p in function.params if p.pointer or p.array is not None}
+    if not names:
+        return function
+    out = []
+    for base in bases:
+        pointer = _unwrapped(base)
+        if pointer.type != "identifier" or f.text(pointer) not in names \
+                or _contains(errors, error_starts, base.start_byte):
+            continue
+        access = base.parent
+        conditional = _evaluation(f, access)
+        if conditional is not None and not _address_of(access):
+            out.append(Deref(f.text(pointer), f.span(access), conditional))
+    return dataclasses.replace(function, param_derefs=tuple(out)) if out else function
+
+
+def _address_of(access: ts.Node) -> bool:
+    """`&p->a.b`, `&p[i]`, `&*p`: an address computed from the pointer, not a load or store through it."""
+    node = access
+    while node.parent is not None and node.parent.type in ("field_expression", "subscript_expression",
+                                                           "parenthesized_expression"):
+        outer = node.parent
+        if outer.type == "subscript_expression" and node != outer.child_by_field_name("argument"):
+            break
+        operator = outer.child_by_field_name("operator") if outer.type == "field_expression" else None
+        if operator is not None and operator.type == "->":
+            break  # `&p->a->b` loads p->a
+        node = outer
+    parent = node.parent
+    operator = parent.child_by_field_name("operator") if parent is not None and \
+        parent.type == "pointer_expression" else None
+    return operator is not None and operator.type == "&"
 
 
 def _address_only(access: ts.Node) -> bool:

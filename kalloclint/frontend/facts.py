@@ -107,6 +107,7 @@ class Call:
     use: str = "other"
     stmt: Span | None = None
     in_error: bool = False
+    conditional: bool = False  # evaluated only after another part of its statement decided so (`p && f(p)`)
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,6 +187,9 @@ class Function:
     assigns: tuple[Assign, ...] = ()
     stores: tuple[Store, ...] = ()
     derefs: tuple[Deref, ...] = ()
+    # dereferences of pointer parameters that load or store through them (`p->x`, `*p`, `p[i]`, not
+    # `&p->x`): which parameters the function dereferences before it tests them
+    param_derefs: tuple[Deref, ...] = ()
 
     def decl(self, name: str) -> Decl | None:
         """The local or parameter called `name` (the innermost-looking one: locals win)."""

@@ -80,6 +80,8 @@ class Lifetimes:
     drvdata_get: frozenset[str] = frozenset()
     address_tests: dict[str, str] = field(default_factory=dict)  # is_vmalloc_addr(p) -> "vmalloc"
     ensures: dict[str, int] = field(default_factory=dict)  # KUNIT_ASSERT_NOT_NULL -> position of what holds after
+    derefs: dict[str, frozenset[int]] = field(default_factory=dict)  # strcpy -> the positions it dereferences
+    never_null: frozenset[str] = frozenset()  # allocators that fail with an ERR_PTR(), not NULL
 
 
 @dataclass(frozen=True, slots=True)
@@ -361,7 +363,7 @@ def _check_families(allocators: dict, frees: dict, families: dict, origins: dict
 
 
 _LIFETIME_LISTS = ("unevaluated", "null_tests", "transparent", "asserts", "error_pointers", "error_codes",
-                   "reassigns", "drvdata_get")
+                   "reassigns", "drvdata_get", "never_null")
 
 
 def _lifetimes(table: dict, pure: frozenset[str], hints: frozenset[str]) -> Lifetimes:
@@ -377,13 +379,19 @@ def _lifetimes(table: dict, pure: frozenset[str], hints: frozenset[str]) -> Life
         elif key == "address_tests":
             if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
                 raise ModelError(f"{where}: 'address_tests' must map names to families")
+        elif key == "derefs":
+            if not isinstance(value, dict) or not all(
+                    isinstance(v, list) and all(isinstance(i, int) and not isinstance(i, bool) for i in v)
+                    for v in value.values()):
+                raise ModelError(f"{where}: 'derefs' must map names to lists of argument positions")
         else:
             raise ModelError(f"{where}: unknown key '{key}' (known: {', '.join(_LIFETIME_LISTS)}, drvdata_set, "
-                             f"address_tests, ensures)")
+                             f"address_tests, ensures, derefs)")
     lists = {key: frozenset(table.get(key, [])) for key in _LIFETIME_LISTS}
     lists["transparent"] |= hints  # a hint's truth is its argument's
     return Lifetimes(drvdata_set=dict(table.get("drvdata_set", {})),
                      address_tests=dict(table.get("address_tests", {})), ensures=dict(table.get("ensures", {})),
+                     derefs={name: frozenset(v) for name, v in table.get("derefs", {}).items()},
                      pure=pure | lists["transparent"], **lists)
 
 
