@@ -224,6 +224,19 @@ class FileContext:
         owner = self.type_of(binding.owner, function)
         return owner.base if owner is not None and owner.pointer == 0 else None
 
+    def sleeps(self, function: Function, call: Call) -> bool:
+        """Does the call sleep: a sleeper of the model, or a polling macro (`readl_poll_timeout`) whose sleep
+        interval is not 0 (with 0 it spins; include/linux/iopoll.h might_sleep_if(sleep_us != 0)). An
+        interval that cannot be folded is taken to be a sleep, as nearly every caller passes a delay."""
+        contexts = self.model.contexts
+        if call.name in contexts.sleepers:
+            return True
+        index = contexts.poll_sleepers.get(call.name)
+        if index is None or index >= len(call.args):
+            return False
+        interval = self.fold(call.args[index], function)
+        return isinstance(interval, Unknown) or interval.value != 0
+
     def atomic_reason(self, function: Function, call: Call, raw_only: bool = False) -> AtomicReason | None:
         """Why `call` runs in atomic context, or None. With raw_only, only what stays atomic on
         PREEMPT_RT counts: raw spinlocks, disabled preemption or interrupts, IRQF_NO_THREAD handlers."""
