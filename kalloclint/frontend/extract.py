@@ -359,12 +359,20 @@ def extract(source: SourceFile, model: Model, declarations_only: bool = False) -
     enum_constants = frozenset(f.text(n) for n in caps.get("enumerator", []))
     defines = {}
     redefined = set()
+    branched = set()
     for n in caps.get("define", []):
         value = n.parent.child_by_field_name("value")
         text = f.text(value).strip() if value is not None else ""
         if defines.get(f.text(n), text) != text:
             redefined.add(f.text(n))
+        elif f.text(n) in defines:
+            branched.discard(f.text(n))  # defined alike a second time, as on both sides of an #else
+            defines[f.text(n)] = text
+            continue
+        if _in_branch_with_alternative(n.parent):
+            branched.add(f.text(n))
         defines[f.text(n)] = text
+    redefined |= branched
     enum_values: dict[str, str] = {}
     enums: dict[str, list[str]] = {}
     for n in caps.get("enumerator", []):
@@ -527,6 +535,20 @@ def _file_calls(f: _File, root: ts.Node) -> tuple[Call, ...]:
                          for a, b in top_level_args(f.original, open_at, close))
             out.append(Call(name, Span(m.start(1), close), Span(m.start(1), m.end(1)), args, use="stmt"))
     return tuple(sorted(out, key=lambda c: c.span.start))
+
+
+def _in_branch_with_alternative(node: ts.Node) -> bool:
+    """Is the node inside an #if/#ifdef that has an #else or #elif (on either side)? A macro defined there
+    once only (`#if MAX_NUMNODES > 1 extern unsigned int nr_node_ids; #else #define nr_node_ids 1U`) is a
+    constant in some builds only. An include guard has no #else."""
+    parent = node.parent
+    while parent is not None:
+        if parent.type in ("preproc_else", "preproc_elif", "preproc_elifdef"):
+            return True
+        if parent.type in ("preproc_if", "preproc_ifdef") and parent.child_by_field_name("alternative") is not None:
+            return True
+        parent = parent.parent
+    return False
 
 
 def _call(f: _File, node: ts.Node, errors, error_starts) -> Call:
