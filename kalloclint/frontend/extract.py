@@ -44,6 +44,7 @@ _QUERY = ts.Query(LANGUAGE, _DECLARATIONS + """
 """)
 _FILE_CALL = re.compile(rb"\b([A-Za-z_][A-Za-z0-9_]*)\s*\(")
 _SUPPRESSION = re.compile(rb"kalloclint:\s*(ignore-file|ignore)\[([^\]\n]*)\]")
+_CONSTANT_NAME = re.compile(r"^_*[A-Z][A-Z0-9_]*$")  # kernel style: ALL_CAPS macros are constants
 _MAX_EXPR_NODES = 300
 
 _EXPR_KINDS = {
@@ -369,7 +370,7 @@ def extract(source: SourceFile, model: Model, declarations_only: bool = False) -
             branched.discard(f.text(n))  # defined alike a second time, as on both sides of an #else
             defines[f.text(n)] = text
             continue
-        if _in_branch_with_alternative(n.parent):
+        if not _CONSTANT_NAME.match(f.text(n)) and _in_branch_with_alternative(n.parent):
             branched.add(f.text(n))
         defines[f.text(n)] = text
     redefined |= branched
@@ -538,9 +539,10 @@ def _file_calls(f: _File, root: ts.Node) -> tuple[Call, ...]:
 
 
 def _in_branch_with_alternative(node: ts.Node) -> bool:
-    """Is the node inside an #if/#ifdef that has an #else or #elif (on either side)? A macro defined there
-    once only (`#if MAX_NUMNODES > 1 extern unsigned int nr_node_ids; #else #define nr_node_ids 1U`) is a
-    constant in some builds only. An include guard has no #else."""
+    """Is the node inside an #if/#ifdef that has an #else or #elif (on either side)? A lower-case macro
+    defined there once only (`#if MAX_NUMNODES > 1 extern unsigned int nr_node_ids; #else #define
+    nr_node_ids 1U`) stands for a variable in the other builds. ALL_CAPS ones are constants by kernel
+    style, typically all under one `#ifdef CONFIG_X ... #else stubs #endif`. An include guard has no #else."""
     parent = node.parent
     while parent is not None:
         if parent.type in ("preproc_else", "preproc_elif", "preproc_elifdef"):

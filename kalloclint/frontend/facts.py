@@ -254,7 +254,7 @@ class FileFacts:
     function_defines: dict[str, tuple[tuple[str, ...], str]] = field(default_factory=dict)
     function_macros: frozenset[str] = frozenset()  # every `#define NAME(...)`, variadic ones too
     redefined: frozenset[str] = frozenset()  # macros or enum constants given two different values, or a
-    # macro #defined once, on one side of an #if/#else (a constant in some builds only)
+    # lower-case macro #defined once, on one side of an #if/#else (a constant in some builds only)
     typedefs: dict[str, Typedef] = field(default_factory=dict)
     includes: tuple[Include, ...] = ()
     suppressions: tuple[Suppression, ...] = ()
