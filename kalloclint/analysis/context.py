@@ -58,6 +58,7 @@ class FileContext:
     _globals: dict[str, Decl] = field(default_factory=dict)
     _structs: dict[str, StructDef] = field(default_factory=dict)
     _constants: frozenset[str] = frozenset()
+    _defined: frozenset[str] = frozenset()  # the functions the file defines
     _flows: dict[int, LockFlow] = field(default_factory=dict)
     _roles: dict[str, list[Role]] | None = None
     _cfgs: dict[int, Cfg] = field(default_factory=dict)
@@ -73,6 +74,7 @@ class FileContext:
         self._globals = {d.name: d for d in self.facts.globals}
         self._structs = {s.name: s for s in self.facts.structs}
         self._constants = frozenset(self.facts.defines) | self.facts.enum_constants
+        self._defined = frozenset(f.name for f in self.facts.functions)
 
     # -- sites ---------------------------------------------------------------------------------
 
@@ -227,8 +229,12 @@ class FileContext:
     def sleeps(self, function: Function, call: Call) -> bool:
         """Does the call sleep: a sleeper of the model, or a polling macro (`readl_poll_timeout`) whose sleep
         interval is not 0 (with 0 it spins; include/linux/iopoll.h might_sleep_if(sleep_us != 0)). An
-        interval that cannot be folded is taken to be a sleep, as nearly every caller passes a delay."""
+        interval that cannot be folded is taken to be a sleep, as nearly every caller passes a delay. A
+        function of the file's own that takes a sleeper's name (a bit-banged `static ... spi_read()`) is
+        not the kernel's."""
         contexts = self.model.contexts
+        if call.name in self._defined:
+            return False
         if call.name in contexts.sleepers:
             return True
         index = contexts.poll_sleepers.get(call.name)
