@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from kalloclint.analysis.sizes import (flex_struct_size, folds_exactly, product_factors, sizeof_operand,
                                        unchecked_products)
 from kalloclint.checks import Check
 from kalloclint.findings import Fix
+from kalloclint.frontend.facts import Expr, Function
 
 
 _SIZED = ("kmalloc", "vmalloc", "kvmalloc")  # the families rules.md names; DMA and page sizes differ
@@ -82,7 +85,7 @@ class AllocSizeMultiply(Check):
             )
 
 
-def _constant_test(ctx, function):
+def _constant_test(ctx, function: Function) -> Callable[[Expr], bool]:
     """Is an expression constant: by its shape (literals, sizeof, ALL_CAPS names, the file's #defines and
     enums), else when it folds without wrapping (a lower-case #define or enum constant of a header). The
     fold runs only for what the shape does not settle, which is rare."""

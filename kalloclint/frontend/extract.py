@@ -362,17 +362,17 @@ def extract(source: SourceFile, model: Model, declarations_only: bool = False) -
     redefined = set()
     branched = set()
     for n in caps.get("define", []):
+        name = f.text(n)
         value = n.parent.child_by_field_name("value")
         text = f.text(value).strip() if value is not None else ""
-        if defines.get(f.text(n), text) != text:
-            redefined.add(f.text(n))
-        elif f.text(n) in defines:
-            branched.discard(f.text(n))  # defined alike a second time, as on both sides of an #else
-            defines[f.text(n)] = text
-            continue
-        if not _CONSTANT_NAME.match(f.text(n)) and _in_branch_with_alternative(n.parent):
-            branched.add(f.text(n))
-        defines[f.text(n)] = text
+        if name not in defines:
+            if not _CONSTANT_NAME.match(name) and _in_branch_with_alternative(n.parent):
+                branched.add(name)
+        elif defines[name] != text:
+            redefined.add(name)
+        else:
+            branched.discard(name)  # defined alike a second time, as on both sides of an #else
+        defines[name] = text
     redefined |= branched
     enum_values: dict[str, str] = {}
     enums: dict[str, list[str]] = {}
