@@ -121,7 +121,7 @@ class FileContext:
         return type_of(expr, function, self._globals, self.struct)
 
     def is_constant(self, expr: Expr) -> bool:
-        return is_constant(expr, self._constants, self.model.constant_macros)
+        return is_constant(expr, self._constants, self.model.constant_macros, self.model.type_macros)
 
     # -- context: locks, handlers, GFP values -------------------------------------------------------
 

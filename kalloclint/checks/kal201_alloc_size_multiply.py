@@ -20,9 +20,9 @@ class AllocSizeMultiply(Check):
     Finds allocation sizes that multiply values not all known at compile time, such as
     `kmalloc(n * sizeof(*p), GFP_KERNEL)`, in the kmalloc, krealloc, vmalloc, kvmalloc and devm_kmalloc
     families and their `_node` variants. Products of constants only are fine: literals, `sizeof`,
-    ALL_CAPS macro and enum names, the file's own `#define`s and enums, and lower-case ones of its
-    headers when the product folds without wrapping (`nr_queues * sizeof(*q)`; a folded product that
-    wraps keeps its finding).
+    `ARRAY_SIZE()` of any array, ALL_CAPS macro and enum names, the file's own `#define`s and enums, and
+    lower-case ones of its headers when the product folds without wrapping (`nr_queues * sizeof(*q)`; a
+    folded product that wraps keeps its finding).
 
     ## Why is this bad?
     The multiplication can overflow and wrap around to a small number; the allocation then succeeds

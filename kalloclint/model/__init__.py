@@ -167,6 +167,7 @@ class Model:
     copies: dict[str, Copy]
     size_helpers: frozenset[str]
     constant_macros: frozenset[str]
+    type_macros: frozenset[str]  # ARRAY_SIZE(x): constant whatever x is, as sizeof is
     gfp: GfpAlgebra
     macros: Macros
     contexts: Contexts
@@ -218,7 +219,7 @@ def load_model(extra_files: tuple[str, ...] = ()) -> Model:
     return _build(merged, digest.hexdigest(), tuple(str(p) for p in paths), origins)
 
 
-_SECTIONS = {"alloc", "free", "fill", "copy", "size_helpers", "constant_macros", "gfp", "macros", "lock",
+_SECTIONS = {"alloc", "free", "fill", "copy", "size_helpers", "constant_macros", "type_macros", "gfp", "macros", "lock",
              "guard", "register", "ops", "annotations", "sleepers", "poll_sleepers", "noreturn", "hints", "bug_checks", "busy_waits", "pure",
              "lock_types",
              "arch", "data_model", "type_aliases", "size_macros", "size_functions", "family", "lifetimes"}
@@ -298,6 +299,7 @@ def _build(merged: dict, digest: str, files: tuple[str, ...], origins: dict[tupl
         copies=_entries(merged, "copy", Copy, origins),
         size_helpers=frozenset(merged.get("size_helpers", {}).get("names", [])),
         constant_macros=frozenset(merged.get("constant_macros", {}).get("names", [])),
+        type_macros=frozenset(merged.get("type_macros", {}).get("names", [])),
         gfp=gfp,
         contexts=contexts,
         macros=Macros(
