@@ -59,6 +59,7 @@ class FileContext:
     _globals: dict[str, Decl] = field(default_factory=dict)
     _structs: dict[str, StructDef] = field(default_factory=dict)
     _constants: frozenset[str] = frozenset()
+    _defined: frozenset[str] = frozenset()  # the functions the file defines
     _flows: dict[int, LockFlow] = field(default_factory=dict)
     _roles: dict[str, list[Role]] | None = None
     _cfgs: dict[int, Cfg] = field(default_factory=dict)
@@ -75,6 +76,7 @@ class FileContext:
         self._globals = {d.name: d for d in self.facts.globals}
         self._structs = {s.name: s for s in self.facts.structs}
         self._constants = frozenset(self.facts.defines) | self.facts.enum_constants
+        self._defined = frozenset(f.name for f in self.facts.functions)
 
     # -- sites ---------------------------------------------------------------------------------
 
@@ -121,7 +123,7 @@ class FileContext:
         return type_of(expr, function, self._globals, self.struct)
 
     def is_constant(self, expr: Expr) -> bool:
-        return is_constant(expr, self._constants, self.model.constant_macros)
+        return is_constant(expr, self._constants, self.model.constant_macros, self.model.type_macros)
 
     def constant_value(self, expr: Expr, function: Function) -> CInt | Unknown | None:
         """The value of an argument that is a compile-time constant (kept as text or not), Unknown when it
@@ -235,6 +237,23 @@ class FileContext:
         function = next((f for f in self.facts.functions if f.name == binding.function), None)
         owner = self.type_of(binding.owner, function)
         return owner.base if owner is not None and owner.pointer == 0 else None
+
+    def sleeps(self, function: Function, call: Call) -> bool:
+        """Does the call sleep: a sleeper of the model, or a polling macro (`readl_poll_timeout`) whose sleep
+        interval is not 0 (with 0 it spins; include/linux/iopoll.h might_sleep_if(sleep_us != 0)). An
+        interval that cannot be folded is taken to be a sleep, as nearly every caller passes a delay. A
+        function of the file's own that takes a sleeper's name (a bit-banged `static ... spi_read()`) is
+        not the kernel's."""
+        contexts = self.model.contexts
+        if call.name in self._defined:
+            return False
+        if call.name in contexts.sleepers:
+            return True
+        index = contexts.poll_sleepers.get(call.name)
+        if index is None or index >= len(call.args):
+            return False
+        interval = self.fold(call.args[index], function)
+        return isinstance(interval, Unknown) or interval.value != 0
 
     def atomic_reason(self, function: Function, call: Call, raw_only: bool = False) -> AtomicReason | None:
         """Why `call` runs in atomic context, or None. With raw_only, only what stays atomic on

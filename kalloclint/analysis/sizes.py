@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from kalloclint.analysis.fold import Unknown
 from kalloclint.analysis.types import CType
 from kalloclint.frontend.facts import Decl, Expr, StructDef
 from kalloclint.frontend.extract import type_text
@@ -36,6 +37,21 @@ def unchecked_products(expr: Expr, is_constant) -> list[Expr]:
     if e.op in ("+", "-"):
         return unchecked_products(e.children[0], is_constant) + unchecked_products(e.children[1], is_constant)
     return []
+
+
+def folds_exactly(expr: Expr, fold) -> bool:
+    """Is the expression a compile-time constant whose multiplications do not wrap: every factor folds
+    (through the file's and its headers' #defines and enums, sizeof, ARRAY_SIZE) and the folded value,
+    in the expression's C type, is the mathematical product of them and fits a size_t. `fold` is
+    Folder.fold for the function the expression is in."""
+    exact = 1
+    for factor in product_factors(expr):
+        value = fold(factor)
+        if isinstance(value, Unknown):
+            return False
+        exact *= value.value
+    whole = fold(expr)
+    return not isinstance(whole, Unknown) and whole.value == exact and 0 <= exact < 1 << 64
 
 
 def _unwrap(expr: Expr) -> Expr:

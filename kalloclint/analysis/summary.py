@@ -439,7 +439,7 @@ def _operation(ctx, function: Function, call: Call, params: tuple[str, ...]):
     model = ctx.model
     gfp = model.gfp
     allocator = model.allocators.get(call.name)
-    if call.name in model.contexts.sleepers:
+    if ctx.sleeps(function, call):
         return "KAL103", f"{call.name}()", None, None, None, True, None
     if allocator is not None and allocator.sleeps == "always":
         return "KAL102", f"{call.name}()", None, None, None, True, None

@@ -13,7 +13,8 @@ class SleepInAtomic(Check):
     Finds calls that may sleep made in atomic context: known sleepers from the model (`mutex_lock*`,
     `msleep`, `usleep_range`, `schedule*`, `wait_event*`, `wait_for_completion*`, `down*`,
     `copy_{from,to}_user`, `get_user`/`put_user`, `request_firmware`, `flush_work`, `cancel_*_sync`,
-    `synchronize_rcu`, `kthread_stop`, ...) with a spinlock held, inside an RCU read-side section, with
+    `synchronize_rcu`, `kthread_stop`, `*_cansleep` GPIO, I2C and SPI transfers, and the polling macros
+    `read*_poll_timeout`/`regmap_read_poll_timeout` unless their sleep interval is 0, ...) with a spinlock held, inside an RCU read-side section, with
     preemption, interrupts or bottom halves disabled, or in a hardirq, softirq or NMI handler. Project
     functions that may sleep count too, through any number of calls and across files: the finding sits
     on the call made in atomic context and its message shows the whole chain down to the sleeping
@@ -54,10 +55,11 @@ class SleepInAtomic(Check):
     severity = "error"
 
     def run(self, ctx):
-        sleepers = ctx.model.contexts.sleepers
+        contexts = ctx.model.contexts
+        candidates = contexts.sleepers | contexts.poll_sleepers.keys()
         for function in ctx.facts.functions:
             for call in function.calls:
-                if call.in_error or call.name not in sleepers:
+                if call.in_error or call.name not in candidates or not ctx.sleeps(function, call):
                     continue
                 reason = ctx.atomic_reason(function, call)
                 if reason is not None:

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-from kalloclint.analysis.sizes import flex_struct_size, product_factors, sizeof_operand, unchecked_products
+from collections.abc import Callable
+
+from kalloclint.analysis.sizes import (flex_struct_size, folds_exactly, product_factors, sizeof_operand,
+                                       unchecked_products)
 from kalloclint.checks import Check
 from kalloclint.findings import Fix
+from kalloclint.frontend.facts import Expr, Function
 
 
 _SIZED = ("kmalloc", "vmalloc", "kvmalloc")  # the families rules.md names; DMA and page sizes differ
@@ -15,8 +19,10 @@ class AllocSizeMultiply(Check):
     ## What it does
     Finds allocation sizes that multiply values not all known at compile time, such as
     `kmalloc(n * sizeof(*p), GFP_KERNEL)`, in the kmalloc, krealloc, vmalloc, kvmalloc and devm_kmalloc
-    families and their `_node` variants. Products of constants only (literals, `sizeof`, macro and enum
-    names) are fine.
+    families and their `_node` variants. Products of constants only are fine: literals, `sizeof`,
+    `ARRAY_SIZE()` of any array, ALL_CAPS macro and enum names, the file's own `#define`s and enums, and
+    lower-case ones of its headers when the product folds without wrapping (`nr_queues * sizeof(*q)`; a
+    folded product that wraps keeps its finding).
 
     ## Why is this bad?
     The multiplication can overflow and wrap around to a small number; the allocation then succeeds
@@ -58,14 +64,15 @@ class AllocSizeMultiply(Check):
             if allocator.count is not None or allocator.source is not None or size is None \
                     or size.kind == "opaque" or allocator.limit not in _SIZED:
                 continue
-            products = unchecked_products(size, ctx.is_constant)
+            constant = _constant_test(ctx, site.function)
+            products = unchecked_products(size, constant)
             if not products:
                 continue
             type_of = lambda e: ctx.type_of(e, site.function)  # noqa: E731
-            if flex_struct_size(size, type_of, ctx.struct, ctx.is_constant) is not None:
+            if flex_struct_size(size, type_of, ctx.struct, constant) is not None:
                 continue  # KAL202 reports it, with the struct_size() advice
             whole = products[0] is size.strip()
-            split = _count_and_element(ctx, products[0])
+            split = _count_and_element(products[0], constant)
             if whole and split is not None and allocator.array:
                 advice = f"use {allocator.array}()"
             else:
@@ -78,13 +85,21 @@ class AllocSizeMultiply(Check):
             )
 
 
-def _count_and_element(ctx, product) -> tuple[str, str] | None:
+def _constant_test(ctx, function: Function) -> Callable[[Expr], bool]:
+    """Is an expression constant: by its shape (literals, sizeof, ALL_CAPS names, the file's #defines and
+    enums), else when it folds without wrapping (a lower-case #define or enum constant of a header). The
+    fold runs only for what the shape does not settle, which is rare."""
+    fold = lambda e: ctx.fold(e, function)  # noqa: E731
+    return lambda e: ctx.is_constant(e) or folds_exactly(e, fold)
+
+
+def _count_and_element(product, is_constant) -> tuple[str, str] | None:
     """Split a product into (count, element size) for an array allocator: the one run-time factor is the
     count and the constants are the element; with two run-time factors and no constant, the sizeof-free
     one is the count. None when the product does not split that way."""
     factors = product_factors(product)
-    variable = [f for f in factors if not ctx.is_constant(f)]
-    constant = [f for f in factors if ctx.is_constant(f)]
+    variable = [f for f in factors if not is_constant(f)]
+    constant = [f for f in factors if is_constant(f)]
     if len(variable) == 1 and constant:
         return variable[0].text, " * ".join(f.text for f in constant)
     if len(variable) == 2 and not constant:

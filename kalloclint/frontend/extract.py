@@ -45,6 +45,7 @@ _QUERY = ts.Query(LANGUAGE, _DECLARATIONS + """
 """)
 _FILE_CALL = re.compile(rb"\b([A-Za-z_][A-Za-z0-9_]*)\s*\(")
 _SUPPRESSION = re.compile(rb"kalloclint:\s*(ignore-file|ignore)\[([^\]\n]*)\]")
+_CONSTANT_NAME = re.compile(r"^_*[A-Z][A-Z0-9_]*$")  # kernel style: ALL_CAPS macros are constants
 _MAX_EXPR_NODES = 300
 
 _EXPR_KINDS = {
@@ -366,12 +367,20 @@ def extract(source: SourceFile, model: Model, declarations_only: bool = False) -
     enum_constants = frozenset(f.text(n) for n in caps.get("enumerator", []))
     defines = {}
     redefined = set()
+    branched = set()
     for n in caps.get("define", []):
+        name = f.text(n)
         value = n.parent.child_by_field_name("value")
         text = f.text(value).strip() if value is not None else ""
-        if defines.get(f.text(n), text) != text:
-            redefined.add(f.text(n))
-        defines[f.text(n)] = text
+        if name not in defines:
+            if not _CONSTANT_NAME.match(name) and _in_branch_with_alternative(n.parent):
+                branched.add(name)
+        elif defines[name] != text:
+            redefined.add(name)
+        else:
+            branched.discard(name)  # defined alike a second time, as on both sides of an #else
+        defines[name] = text
+    redefined |= branched
     enum_values: dict[str, str] = {}
     enums: dict[str, list[str]] = {}
     for n in caps.get("enumerator", []):
@@ -535,6 +544,21 @@ def _file_calls(f: _File, root: ts.Node) -> tuple[Call, ...]:
                          for a, b in top_level_args(f.original, open_at, close))
             out.append(Call(name, Span(m.start(1), close), Span(m.start(1), m.end(1)), args, use="stmt"))
     return tuple(sorted(out, key=lambda c: c.span.start))
+
+
+def _in_branch_with_alternative(node: ts.Node) -> bool:
+    """Is the node inside an #if/#ifdef that has an #else or #elif (on either side)? A lower-case macro
+    defined there once only (`#if MAX_NUMNODES > 1 extern unsigned int nr_node_ids; #else #define
+    nr_node_ids 1U`) stands for a variable in the other builds. ALL_CAPS ones are constants by kernel
+    style, typically all under one `#ifdef CONFIG_X ... #else stubs #endif`. An include guard has no #else."""
+    parent = node.parent
+    while parent is not None:
+        if parent.type in ("preproc_else", "preproc_elif", "preproc_elifdef"):
+            return True
+        if parent.type in ("preproc_if", "preproc_ifdef") and parent.child_by_field_name("alternative") is not None:
+            return True
+        parent = parent.parent
+    return False
 
 
 def _call(f: _File, node: ts.Node, errors, error_starts) -> Call:

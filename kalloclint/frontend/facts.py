@@ -257,7 +257,8 @@ class FileFacts:
     enums: dict[str, tuple[str, ...]] = field(default_factory=dict)  # enum tag -> its constants
     function_defines: dict[str, tuple[tuple[str, ...], str]] = field(default_factory=dict)
     function_macros: frozenset[str] = frozenset()  # every `#define NAME(...)`, variadic ones too
-    redefined: frozenset[str] = frozenset()  # macros or enum constants given two different values
+    redefined: frozenset[str] = frozenset()  # macros or enum constants given two different values, or a
+    # lower-case macro #defined once, on one side of an #if/#else (a constant in some builds only)
     typedefs: dict[str, Typedef] = field(default_factory=dict)
     includes: tuple[Include, ...] = ()
     suppressions: tuple[Suppression, ...] = ()

@@ -145,6 +145,7 @@ class Contexts:
     process_annotations: frozenset[str]
     sleepers: frozenset[str]
     noreturn: frozenset[str]
+    poll_sleepers: dict[str, int] = field(default_factory=dict)  # readl_poll_timeout(): sleeps unless arg N is 0
     hints: frozenset[str] = frozenset()  # likely(), unlikely(): a test wrapped in one is the test
     bug_checks: frozenset[str] = frozenset()  # `if (WARN_ON(x))`: the true branch runs only on a kernel bug
     busy_waits: frozenset[str] = frozenset()  # udelay(): the non-sleeping twin of a sleep
@@ -177,6 +178,7 @@ class Model:
     copies: dict[str, Copy]
     size_helpers: frozenset[str]
     constant_macros: frozenset[str]
+    type_macros: frozenset[str]  # ARRAY_SIZE(x): constant whatever x is, as sizeof is
     gfp: GfpAlgebra
     macros: Macros
     contexts: Contexts
@@ -192,7 +194,7 @@ class Model:
         self.interesting = frozenset(self.allocators) | frozenset(self.frees) | frozenset(
             self.fills) | frozenset(self.copies) | self.size_helpers | frozenset(self.contexts.locks) | frozenset(
             self.contexts.registrations) | self.lifetimes.asserts | self.lifetimes.reassigns | frozenset(
-            self.lifetimes.ensures)
+            self.lifetimes.ensures) | frozenset(self.contexts.poll_sleepers)  # their sleep interval is folded
 
 
 def builtin_model_dir() -> Path:
@@ -229,8 +231,8 @@ def load_model(extra_files: tuple[str, ...] = ()) -> Model:
     return _build(merged, digest.hexdigest(), tuple(str(p) for p in paths), origins)
 
 
-_SECTIONS = {"alloc", "free", "fill", "copy", "size_helpers", "constant_macros", "gfp", "macros", "lock",
-             "guard", "register", "ops", "annotations", "sleepers", "noreturn", "hints", "bug_checks", "busy_waits", "pure",
+_SECTIONS = {"alloc", "free", "fill", "copy", "size_helpers", "constant_macros", "type_macros", "gfp", "macros", "lock",
+             "guard", "register", "ops", "annotations", "sleepers", "poll_sleepers", "noreturn", "hints", "bug_checks", "busy_waits", "pure",
              "lock_types",
              "dma_buffers", "arch", "data_model", "type_aliases", "size_macros", "size_functions", "family", "lifetimes"}
 
@@ -309,6 +311,7 @@ def _build(merged: dict, digest: str, files: tuple[str, ...], origins: dict[tupl
         copies=_entries(merged, "copy", Copy, origins),
         size_helpers=frozenset(merged.get("size_helpers", {}).get("names", [])),
         constant_macros=frozenset(merged.get("constant_macros", {}).get("names", [])),
+        type_macros=frozenset(merged.get("type_macros", {}).get("names", [])),
         gfp=gfp,
         contexts=contexts,
         macros=Macros(
@@ -428,6 +431,7 @@ def _contexts(merged: dict, origins: dict[tuple[str, str], Path]) -> Contexts:
         ops={k: dict(v) for k, v in merged.get("ops", {}).items()},
         process_annotations=frozenset(merged.get("annotations", {}).get("process", [])),
         sleepers=frozenset(merged.get("sleepers", {}).get("names", [])),
+        poll_sleepers=_poll_sleepers(merged.get("poll_sleepers", {})),
         noreturn=frozenset(merged.get("noreturn", {}).get("names", [])),
         hints=frozenset(merged.get("hints", {}).get("names", [])),
         bug_checks=frozenset(merged.get("bug_checks", {}).get("names", [])),
@@ -435,6 +439,13 @@ def _contexts(merged: dict, origins: dict[tuple[str, str], Path]) -> Contexts:
         pure=frozenset(merged.get("pure", {}).get("names", [])),
         lock_types=_lock_types(merged.get("lock_types", {})),
     )
+
+
+def _poll_sleepers(table: dict) -> dict[str, int]:
+    for name, index in table.items():
+        if not isinstance(index, int) or isinstance(index, bool) or index < 0:
+            raise ModelError(f"[poll_sleepers]: '{name}' must give the position of its sleep interval argument")
+    return dict(table)
 
 
 def _lock_types(table: dict) -> dict[str, str]:
