@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 
 from kalloclint.analysis.sizes import (flex_struct_size, folds_exactly, product_factors, sizeof_operand,
@@ -22,7 +23,10 @@ class AllocSizeMultiply(Check):
     families and their `_node` variants. Products of constants only are fine: literals, `sizeof`,
     `ARRAY_SIZE()` of any array, ALL_CAPS macro and enum names, the file's own `#define`s and enums, and
     lower-case ones of its headers when the product folds without wrapping (`nr_queues * sizeof(*q)`; a
-    folded product that wraps keeps its finding).
+    folded product that wraps keeps its finding). So is a product by constants that fold to 1
+    (`len * sizeof(char)`), and one whose run-time factor a branch before the allocation tests against
+    a limit divided by something (`if (n > SIZE_MAX / sizeof(*p)) return -EINVAL;`: an overflow check
+    by hand; the limits are `[overflow_limits]` in rules/memory.toml).
 
     ## Why is this bad?
     The multiplication can overflow and wrap around to a small number; the allocation then succeeds
@@ -65,8 +69,9 @@ class AllocSizeMultiply(Check):
                     or size.kind == "opaque" or allocator.limit not in _SIZED:
                 continue
             constant = _constant_test(ctx, site.function)
-            products = unchecked_products(size, constant)
-            if not products:
+            fold = lambda e: ctx.fold(e, site.function)  # noqa: E731
+            products = [p for p in unchecked_products(size, constant) if not _times_one(p, constant, fold)]
+            if not products or _checked_by_hand(ctx, site, products):
                 continue
             type_of = lambda e: ctx.type_of(e, site.function)  # noqa: E731
             if flex_struct_size(size, type_of, ctx.struct, constant) is not None:
@@ -91,6 +96,37 @@ def _constant_test(ctx, function: Function) -> Callable[[Expr], bool]:
     fold runs only for what the shape does not settle, which is rare."""
     fold = lambda e: ctx.fold(e, function)  # noqa: E731
     return lambda e: ctx.is_constant(e) or folds_exactly(e, fold)
+
+
+def _times_one(product: Expr, is_constant, fold) -> bool:
+    """`n * sizeof(char)`, `len * sizeof(u8)`: one run-time factor times constants that fold to 1 cannot
+    overflow."""
+    factors = product_factors(product)
+    if sum(not is_constant(f) for f in factors) > 1:
+        return False
+    return all(getattr(fold(f), "value", None) == 1 for f in factors if is_constant(f))
+
+
+def _checked_by_hand(ctx, site, products: list[Expr]) -> bool:
+    """A branch before the allocation tests a run-time factor against a limit divided by something
+    (`if (n > SIZE_MAX / sizeof(*p)) return -EINVAL;`): the product was checked by hand."""
+    limits = ctx.model.overflow_limits
+    names = {n for p in products for f in product_factors(p) if not f.kind == "sizeof"
+             for n in _NAMES.findall(f.text)} - limits
+    if not names:
+        return False
+    start = site.call.span.start
+    for node in ctx.cfg(site.function).nodes:
+        cond = node.cond
+        if cond is None or cond.span.end > start or "/" not in cond.text:
+            continue
+        words = set(_NAMES.findall(cond.text))
+        if words & limits and words & names:
+            return True
+    return False
+
+
+_NAMES = re.compile(r"[A-Za-z_]\w*")
 
 
 def _count_and_element(product, is_constant) -> tuple[str, str] | None:

@@ -189,6 +189,7 @@ class Model:
     families: dict[str, Family] = field(default_factory=dict)
     lifetimes: Lifetimes = field(default_factory=Lifetimes)
     dma_buffers: DmaBuffers = field(default_factory=DmaBuffers)
+    overflow_limits: frozenset[str] = frozenset()  # SIZE_MAX...: what a hand-written overflow check divides
 
     def __post_init__(self) -> None:
         self.interesting = frozenset(self.allocators) | frozenset(self.frees) | frozenset(
@@ -234,7 +235,7 @@ def load_model(extra_files: tuple[str, ...] = ()) -> Model:
 _SECTIONS = {"alloc", "free", "fill", "copy", "size_helpers", "constant_macros", "type_macros", "gfp", "macros", "lock",
              "guard", "register", "ops", "annotations", "sleepers", "poll_sleepers", "noreturn", "hints", "bug_checks", "busy_waits", "pure",
              "lock_types",
-             "dma_buffers", "arch", "data_model", "type_aliases", "size_macros", "size_functions", "family", "lifetimes"}
+             "dma_buffers", "overflow_limits", "arch", "data_model", "type_aliases", "size_macros", "size_functions", "family", "lifetimes"}
 
 
 def _merge(into: dict, new: dict) -> None:
@@ -327,6 +328,7 @@ def _build(merged: dict, digest: str, files: tuple[str, ...], origins: dict[tupl
         families=families,
         lifetimes=_lifetimes(merged.get("lifetimes", {}), contexts.pure, contexts.hints),
         dma_buffers=_dma_buffers(merged.get("dma_buffers", {})),
+        overflow_limits=frozenset(merged.get("overflow_limits", {}).get("names", [])),
     )
 
 
