@@ -97,7 +97,8 @@ def macro_lock_effect(effect: MacroEffect, locks: dict[str, LockOp]) -> LockEffe
         op = locks[name]
         lock = lock_key(args[op.arg]) if op.arg is not None and op.arg < len(args) else ""
         for param in effect.params:
-            lock = lock.replace(f"({param})", param)
+            while f"({param})" in lock:
+                lock = lock.replace(f"({param})", param)
         for token in ((op.kind, lock),) + (((op.also, ""),) if op.also else ()):
             if op.op == "acquire":
                 acquires.append(token)

@@ -305,11 +305,19 @@ def _straight_locks(block: ts.Node, source: bytes, locks: dict) -> list[tuple[st
     """The lock primitives called as statements of the body's top level (inside `do { } while (0)` or
     `({ })`), which every path falling out of the macro runs."""
     out = []
+    aliases: list[tuple[re.Pattern, str]] = []  # `struct cas *xxxcp = (cp);`: the body's locals for what they hold
     stmts = list(block.named_children)
     while stmts:
         stmt = stmts.pop(0)
         inner = stmt.named_children[0] if stmt.type == "expression_statement" and stmt.named_children else None
-        if stmt.type == "do_statement" and stmt.child_by_field_name("body") is not None:
+        if stmt.type == "declaration":
+            for init in (c for c in stmt.named_children if c.type == "init_declarator"):
+                name, value = init.child_by_field_name("declarator"), init.child_by_field_name("value")
+                while name is not None and name.type == "pointer_declarator":
+                    name = name.child_by_field_name("declarator")
+                if name is not None and name.type == "identifier" and value is not None:
+                    aliases.insert(0, (re.compile(rf"\b{_text(source, name)}\b"), f"({_text(source, value)})"))
+        elif stmt.type == "do_statement" and stmt.child_by_field_name("body") is not None:
             stmts = list(stmt.child_by_field_name("body").named_children) + stmts
         elif stmt.type == "compound_statement":
             stmts = list(stmt.named_children) + stmts
@@ -320,5 +328,12 @@ def _straight_locks(block: ts.Node, source: bytes, locks: dict) -> list[tuple[st
             fn, args = inner.child_by_field_name("function"), inner.child_by_field_name("arguments")
             op = locks.get(_text(source, fn)) if fn is not None else None
             if op is not None and op.op in ("acquire", "release") and args is not None:
-                out.append((_text(source, fn), tuple(_text(source, a) for a in args.named_children if a.type != "comment")))
+                out.append((_text(source, fn), tuple(_substituted(_text(source, a), aliases)
+                                                     for a in args.named_children if a.type != "comment")))
     return out
+
+
+def _substituted(text: str, aliases: list[tuple[re.Pattern, str]]) -> str:
+    for pattern, value in aliases:
+        text = pattern.sub(value, text)
+    return text
