@@ -376,11 +376,10 @@ def extract(source: SourceFile, model: Model, declarations_only: bool = False) -
         if tag is not None:
             enums.setdefault(tag, []).append(name)
     function_defines = dict(d for d in (records.function_define(f, n) for n in caps.get("fdefine", [])) if d)
-    macro_effects = {}
+    macro_arms: dict[str, list] = {}  # a macro defined under #ifdef arms: each definition, in order
     for n in caps.get("fdefine", []):
-        name = f.text(n)
-        if name not in macro_effects:  # defined differently under #ifdef arms: the first definition
-            macro_effects[name] = records.macro_effect(f, n)
+        macro_arms.setdefault(f.text(n), []).append(records.macro_effect(f, n))
+    macro_effects = {name: records.joined(arms) for name, arms in macro_arms.items()}
     typedefs = {}
     for name, typedef in (t for n in caps.get("typedef", []) for t in records.typedef(f, n)):
         seen = typedefs.get(name)

@@ -232,6 +232,25 @@ def macro_effect(f, name_node: ts.Node) -> MacroEffect | None:
     return MacroEffect(names, not falls, tuple(sorted(exits)), returns, locks)
 
 
+def joined(arms: list[MacroEffect | None]) -> MacroEffect | None:
+    """The effect of a macro defined once per `#ifdef` arm: it ends the path only if every definition
+    does, and may go wherever one of them goes (`esas2r_bugon()` calls BUG() only in a tracing build);
+    its locks are those of the first definition."""
+    first = arms[0]
+    if len(arms) == 1:
+        return first
+    known = [a for a in arms if a is not None]
+    if not known:
+        return None
+    exits = tuple(sorted({e for a in known for e in a.exits}))
+    base = first if first is not None else known[0]
+    returns = base.returns if all(a.returns == base.returns for a in known if "return" in a.exits) else -1
+    locks = first.locks if first is not None else ()
+    if not exits and not locks:
+        return None
+    return MacroEffect(base.params, len(known) == len(arms) and all(a.ends for a in known), exits, returns, locks)
+
+
 def _flow(node: ts.Node, source: bytes, noreturn: frozenset[str]) -> tuple[bool, set[str], str | None]:
     """(can fall out of the statement, where it may leave to, the text every `return` in it gives back:
     "" when they differ or none returns a value)."""
