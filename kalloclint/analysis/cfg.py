@@ -183,7 +183,11 @@ class _Builder:
             elif target == "noreturn":
                 self.link([(source, None)], self.exit)
             elif target.startswith("goto "):
-                self.goto_from(source, target[len("goto "):])
+                label = target[len("goto "):]
+                if label in effect.params:  # `LOAD_ERROR_EXIT(bp, load_error2)`: the label is an argument
+                    position = effect.params.index(label)
+                    label = call.args[position].text.strip() if position < len(call.args) else ""
+                self.goto_from(source, label)
             else:
                 self.loop_jump(target, source)
         return [] if effect.ends else [(source, None)]
