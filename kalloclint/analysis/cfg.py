@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from bisect import bisect_left
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from kalloclint.frontend.facts import Assign, Call, Deref, Expr, Function, Stmt, Store
+from kalloclint.frontend.facts import Assign, Call, Deref, Expr, Function, MacroEffect, Stmt, Store
 from kalloclint.source import Span
 
 
@@ -86,7 +87,8 @@ def guard_of(call: Call) -> str | None:
 
 
 class _Builder:
-    def __init__(self, function: Function, noreturn: frozenset[str], pure: frozenset[str]):
+    def __init__(self, function: Function, noreturn: frozenset[str], pure: frozenset[str],
+                 macros: Mapping[str, MacroEffect]):
         self.calls = sorted(function.calls, key=lambda c: c.span.start)
         self.starts = [c.span.start for c in self.calls]
         self.assigns = sorted(function.assigns, key=lambda a: a.span.start)
@@ -97,6 +99,7 @@ class _Builder:
         self.deref_starts = [a.span.start for a in self.derefs]
         self.noreturn = noreturn
         self.pure = pure
+        self.macros = macros
         self.nodes: list[Node] = []
         self.labels: dict[str, int] = {}
         self.gotos: list[tuple[int, str]] = []
@@ -161,7 +164,33 @@ class _Builder:
         if any(e.kind == "call" and e.call.name in self.noreturn for e in events):
             self.link([(n.id, None)], self.exit)
             return []
+        if self.macros:
+            for event in events:
+                call = event.call
+                if call is not None and call.name in self.macros and call.stmt == stmt.span:
+                    return self.macro_jumps(self.macros[call.name], call, n.id)
         return [(n.id, None)]
+
+    def macro_jumps(self, effect: MacroEffect, call: Call, source: int) -> Exits:
+        """A statement that invokes a macro whose body returns, jumps or calls a noreturn function: its node
+        leads where the body may go, and on to the next statement only if the body may fall out of it."""
+        for target in effect.exits:
+            if target == "return":
+                value = call.args[effect.returns] if 0 <= effect.returns < len(call.args) else None
+                ret = self.node([Event("return", span=call.span, value=value)])
+                self.link([(source, None)], ret.id)
+                self.link([(ret.id, None)], self.exit)
+            elif target == "noreturn":
+                self.link([(source, None)], self.exit)
+            elif target.startswith("goto "):
+                label = target[len("goto "):]
+                if label in effect.params:  # `LOAD_ERROR_EXIT(bp, load_error2)`: the label is an argument
+                    position = effect.params.index(label)
+                    label = call.args[position].text.strip() if position < len(call.args) else ""
+                self.goto_from(source, label)
+            else:
+                self.loop_jump(target, source)
+        return [] if effect.ends else [(source, None)]
 
     def release_node(self, releases: list[Event], preds: Exits) -> Exits:
         if not releases or not preds:
@@ -228,8 +257,7 @@ class _Builder:
         if kind == "goto":
             n = self.node()
             self.link(preds, n.id)
-            exits = self.release_node([e for scope in self.guards[1:] for e in scope], [(n.id, None)])
-            self.gotos.append((exits[0][0], stmt.label))
+            self.goto_from(n.id, stmt.label)
             return []
         if kind == "return":
             exits = self.simple(stmt, preds, Event("return", span=stmt.span, value=stmt.cond))
@@ -238,17 +266,26 @@ class _Builder:
         if kind in ("break", "continue"):
             n = self.node()
             self.link(preds, n.id)
-            target = self.jump_target(kind)
-            if target is None:
-                return []
-            collect, resume, depth = target
-            exits = self.release_node([e for scope in self.guards[depth:] for e in scope], [(n.id, None)])
-            if kind == "break":
-                collect.extend(exits)
-            else:
-                self.link(exits, resume)
+            self.loop_jump(kind, n.id)
             return []
         return self.simple(stmt, preds)
+
+    def goto_from(self, source: int, label: str) -> None:
+        """A jump from the node to a label, leaving the guards' scopes on the way."""
+        exits = self.release_node([e for scope in self.guards[1:] for e in scope], [(source, None)])
+        self.gotos.append((exits[0][0], label))
+
+    def loop_jump(self, kind: str, source: int) -> None:
+        """break or continue from the node."""
+        target = self.jump_target(kind)
+        if target is None:
+            return
+        collect, resume, depth = target
+        exits = self.release_node([e for scope in self.guards[depth:] for e in scope], [(source, None)])
+        if kind == "break":
+            collect.extend(exits)
+        else:
+            self.link(exits, resume)
 
     def jump_target(self, kind: str) -> tuple[Exits, int, int] | None:
         """Where break (the innermost loop or switch) or continue (the innermost loop) goes."""
@@ -335,7 +372,9 @@ def _event(kind: str, item) -> Event:
     return Event("deref", deref=item, span=item.span)
 
 
-def build_cfg(function: Function, noreturn: frozenset[str] = frozenset(), pure: frozenset[str] = frozenset()) -> Cfg:
+def build_cfg(function: Function, noreturn: frozenset[str] = frozenset(), pure: frozenset[str] = frozenset(),
+              macros: Mapping[str, MacroEffect] | None = None) -> Cfg:
     """The function's CFG: entry and exit nodes, one node per simple statement or condition. Branches on
-    tests that may call only `pure` functions are correlated (Node.under)."""
-    return _Builder(function, noreturn, pure).finish(function.body)
+    tests that may call only `pure` functions are correlated (Node.under). A statement invoking one of
+    `macros` goes where the macro's body may go (`RET(-ENOMEM);` whose body returns ends the path)."""
+    return _Builder(function, noreturn, pure, macros or {}).finish(function.body)

@@ -12,13 +12,14 @@ from kalloclint.analysis.gfpflow import UNKNOWN, GfpFlow, analyse_gfp
 from kalloclint.analysis.derefs import FileDerefs
 from kalloclint.analysis.lifetimes import FileLifetimes, parsed_functions
 from kalloclint.budget import OverBudget
-from kalloclint.analysis.locks import Held, LockEffect, LockFlow, analyse_locks, lock_effect, lock_key, lock_of
+from kalloclint.analysis.locks import (Held, LockEffect, LockFlow, analyse_locks, lock_effect, lock_key, lock_of,
+                                      macro_lock_effect)
 from kalloclint.analysis.roles import Role, file_roles
 from kalloclint.analysis.fold import CInt, Folder, Unknown
 from kalloclint.analysis.sizing import AllocSize, Sizing, alloc_size
 from kalloclint.analysis.types import CType, type_of
 from kalloclint.findings import Edit, Finding, Fix, Related
-from kalloclint.frontend.facts import MEMBER, Call, Decl, Expr, FileFacts, Function, StructDef
+from kalloclint.frontend.facts import MEMBER, Call, Decl, Expr, FileFacts, Function, MacroEffect, StructDef
 from kalloclint.model import Allocator, Free, Model
 from kalloclint.model.gfp import GfpValue
 from kalloclint.source import Span
@@ -64,6 +65,7 @@ class FileContext:
     _roles: dict[str, list[Role]] | None = None
     _cfgs: dict[int, Cfg] = field(default_factory=dict)
     _effects: dict[str, LockEffect] | None = None
+    _macros: dict[str, MacroEffect | None] = field(default_factory=dict)
     _gfp_flows: dict[int, GfpFlow] = field(default_factory=dict)
     sizing: Sizing | None = None
     _folder: Folder | None = None
@@ -141,8 +143,35 @@ class FileContext:
         key = function.span.start
         cfg = self._cfgs.get(key)
         if cfg is None:
-            cfg = self._cfgs[key] = build_cfg(function, self.model.contexts.noreturn, self.model.contexts.pure)
+            cfg = self._cfgs[key] = build_cfg(function, self.model.contexts.noreturn, self.model.contexts.pure,
+                                              self.statement_macros(function))
         return cfg
+
+    def statement_macros(self, function: Function) -> dict[str, MacroEffect]:
+        """The function-like macros of this file and its headers that the function invokes as statements
+        and whose bodies jump or take locks (`RET(-ENOMEM);`), by name."""
+        out = {}
+        for call in function.calls:
+            if call.use == "stmt" and call.stmt is not None:
+                effect = self.macro_effect(call.name)
+                if effect is not None:
+                    out[call.name] = effect
+        return out
+
+    def macro_effect(self, name: str) -> MacroEffect | None:
+        """What a function-like macro of this file or its headers does to control flow and locks; None for
+        a function, a macro that does neither, and the kernel API the model describes."""
+        if name in self._macros:
+            return self._macros[name]
+        effect = None
+        if name not in self.model.interesting and name.isidentifier():
+            folder = self.folder
+            if name in self.facts.function_macros or folder is None:
+                effect = self.facts.macro_effects.get(name)
+            else:
+                effect = folder.scope.macro_effect(name)
+        self._macros[name] = effect
+        return effect
 
     def lock_flow(self, function: Function) -> LockFlow:
         key = function.span.start
@@ -191,6 +220,11 @@ class FileContext:
         contexts = self.model.contexts
         own = {f.name for f in self.facts.functions}
         effects: dict[str, LockEffect] = {n: e for n, e in self.foreign_effects.items() if n not in own}
+        for function in self.facts.functions:
+            for name, macro in self.statement_macros(function).items():
+                effect = macro_lock_effect(macro, contexts.locks) if macro.locks else None
+                if effect is not None:
+                    effects[name] = effect
         for _ in range(4):
             changed = False
             flows: dict[int, LockFlow] = {}

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from kalloclint.analysis.cfg import Cfg, Event, guard_of, test_of
 from kalloclint.analysis.dataflow import solve_forward
-from kalloclint.frontend.facts import Call, Expr, norm
+from kalloclint.frontend.facts import Call, Expr, MacroEffect, norm
 from kalloclint.model import Contexts, LockOp
 from kalloclint.source import Span
 
@@ -85,6 +85,37 @@ def _at_call(position: int, rest: str, call: Call) -> str | None:
     if position >= len(call.args):
         return None
     return lock_key(call.args[position].text) + rest
+
+
+def macro_lock_effect(effect: MacroEffect, locks: dict[str, LockOp]) -> LockEffect | None:
+    """What a macro whose body calls lock primitives does to the locks where it is invoked, as a lock
+    wrapper would (`#define LOCK(d) spin_lock(&(d)->lock)` takes `d->lock`); None when it takes none, or
+    names a lock through a parameter other than at its start (`&p->locks[(i)]`)."""
+    acquires: list[tuple[str, str]] = []
+    releases: list[tuple[str, str]] = []
+    for name, args in effect.locks:
+        op = locks[name]
+        lock = lock_key(args[op.arg]) if op.arg is not None and op.arg < len(args) else ""
+        for param in effect.params:
+            while f"({param})" in lock:
+                lock = lock.replace(f"({param})", param)
+        for token in ((op.kind, lock),) + (((op.also, ""),) if op.also else ()):
+            if op.op == "acquire":
+                acquires.append(token)
+            elif token in acquires:
+                acquires.remove(token)
+            else:
+                releases.append(token)
+    out: list[list[tuple[str, int, str]]] = [[], []]
+    for tokens, into in ((acquires, out[0]), (releases, out[1])):
+        for kind, lock in tokens:
+            position, rest = _param_lock(lock, effect.params)
+            if any(re.search(rf"\b{re.escape(p)}\b", rest) for p in effect.params):
+                return None
+            into.append((kind, position, rest))
+    if not out[0] and not out[1]:
+        return None
+    return LockEffect(tuple(out[0]), tuple(out[1]))
 
 
 def lock_effect(flow: LockFlow, params: tuple[str, ...]) -> LockEffect:

@@ -10,7 +10,7 @@ import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
-from kalloclint.frontend.facts import FileFacts, Include, StructDef, Typedef
+from kalloclint.frontend.facts import FileFacts, Include, MacroEffect, StructDef, Typedef
 
 
 @dataclass(slots=True)
@@ -104,6 +104,13 @@ class Scope:
     def is_function_macro(self, name: str) -> bool:
         """Is `name` a function-like macro in the file or its headers?"""
         return any(name in facts.function_macros for facts in self.files())
+
+    def macro_effect(self, name: str) -> MacroEffect | None:
+        """What a function-like macro does to control flow and locks, as the first file defining it says."""
+        for facts in self.files():
+            if name in facts.function_macros:
+                return facts.macro_effects.get(name)
+        return None
 
     def function_define(self, name: str) -> tuple[tuple[str, ...], str] | None:
         for facts in self.files():

@@ -16,7 +16,8 @@ class UncheckedAlloc(Check):
     Finds the first dereference (`p->x`, `*p`, `p[i]`, a memset or memcpy of it) of an allocation's
     result on a path where it was not checked against NULL. A check protects the branch it guards
     only: `if (p) { ... }` protects its body, `if (!p) return ...;` and `if (!p) goto err;` protect
-    what follows. `p && p->x`, `IS_ERR_OR_NULL()`, `unlikely(!p)`, `WARN_ON(!p)` and `BUG_ON(!p)` count
+    what follows, as does a driver's own macro that returns or jumps (`if (!p) RET(-ENOMEM);`).
+    `p && p->x`, `IS_ERR_OR_NULL()`, `unlikely(!p)`, `WARN_ON(!p)` and `BUG_ON(!p)` count
     as checks. Allocations with `__GFP_NOFAIL` cannot fail and are exempt.
 
     Handing the unchecked result to a function that dereferences it counts as a dereference: a kernel

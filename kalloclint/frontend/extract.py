@@ -392,6 +392,10 @@ def extract(source: SourceFile, model: Model, declarations_only: bool = False) -
         if tag is not None:
             enums.setdefault(tag, []).append(name)
     function_defines = dict(d for d in (records.function_define(f, n) for n in caps.get("fdefine", [])) if d)
+    macro_arms: dict[str, list] = {}  # a macro defined under #ifdef arms: each definition, in order
+    for n in caps.get("fdefine", []):
+        macro_arms.setdefault(f.text(n), []).append(records.macro_effect(f, n))
+    macro_effects = {name: records.joined(arms) for name, arms in macro_arms.items()}
     typedefs = {}
     for name, typedef in (t for n in caps.get("typedef", []) for t in records.typedef(f, n)):
         seen = typedefs.get(name)
@@ -449,7 +453,7 @@ def extract(source: SourceFile, model: Model, declarations_only: bool = False) -
         file_calls=() if declarations_only else _file_calls(f, tree.root_node), bindings=tuple(bindings),
         enum_values=enum_values, enums={k: tuple(v) for k, v in enums.items()},
         function_defines=function_defines, function_macros=frozenset(f.text(n) for n in caps.get("fdefine", [])), redefined=frozenset(redefined), typedefs=typedefs,
-        includes=includes,
+        includes=includes, macro_effects={k: v for k, v in macro_effects.items() if v is not None},
         suppressions=tuple(suppressions), error_count=len(errors), error_bytes=sum(b - a for a, b in errors),
         warnings=source.warnings,
         declarations_only=declarations_only,

@@ -220,6 +220,21 @@ class Include:
 
 
 @dataclass(frozen=True, slots=True)
+class MacroEffect:
+    """What a function-like macro does to control flow and locks when it is invoked as a statement, from its
+    body: `ends` when no path falls out of it; `exits` where its paths leave the invocation ("return",
+    "break", "continue", "noreturn", or "goto LABEL"); `returns` the parameter `return x;` gives back (-1: no
+    return, or another value); `locks` the lock primitives every path through it calls, in order, as (name,
+    argument texts, which name the macro's parameters)."""
+
+    params: tuple[str, ...]
+    ends: bool = False
+    exits: tuple[str, ...] = ()
+    returns: int = -1
+    locks: tuple[tuple[str, tuple[str, ...]], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class Rewrite:
     """One length-preserving rewrite of the source before parsing."""
 
@@ -257,6 +272,7 @@ class FileFacts:
     enums: dict[str, tuple[str, ...]] = field(default_factory=dict)  # enum tag -> its constants
     function_defines: dict[str, tuple[tuple[str, ...], str]] = field(default_factory=dict)
     function_macros: frozenset[str] = frozenset()  # every `#define NAME(...)`, variadic ones too
+    macro_effects: dict[str, MacroEffect] = field(default_factory=dict)  # function-like macros that jump or lock
     redefined: frozenset[str] = frozenset()  # macros or enum constants given two different values, or a
     # lower-case macro #defined once, on one side of an #if/#else (a constant in some builds only)
     typedefs: dict[str, Typedef] = field(default_factory=dict)
