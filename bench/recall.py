@@ -10,7 +10,9 @@ upstream fixes are picked out of those changes:
 
   a. sleep-in-atomic: a call passing GFP_KERNEL/GFP_NOFS/GFP_NOIO/GFP_USER in the old tree passes
      GFP_ATOMIC/GFP_NOWAIT in the new one, and nothing else in the function changed except such flag
-     swaps.  Expected in the old tree: KAL101/KAL102/KAL103 on that line, or a KAL103 whose call chain
+     swaps (a2: the same flag change where other changes of the function touch locking, work items,
+     interrupts or GFP flags, so the context itself may have changed: listed apart, to be read by hand).
+     Expected in the old tree: KAL101/KAL102/KAL103 on that line, or a KAL103 whose call chain
      mentions the function or the callee.
   b. unchecked allocation: the new tree adds a NULL test of x (`if (!x)`, `if (x == NULL)`,
      `if (unlikely(!x))`) right after `x = <allocator>(...)`, and the old function never tests x.
@@ -54,6 +56,7 @@ ATOMIC_GFP = re.compile(r"\bGFP_(ATOMIC|NOWAIT)\b")
 # callback moved to a workqueue): with any of these the flag change is not counted as a plain fix.
 CONTEXT_WORDS = re.compile(r"lock|irq|rcu|preempt|atomic|sched|work|timer|tasklet|bh\b|in_interrupt|might_sleep|"
                            r"sleep|wait|mutex|sem\b|down\(|up\(")
+NEAR = 12  # lines after an allocation within which an added NULL test counts as its fix
 ALLOCATOR = (r"(?:devm_)?(?:k[mzv]?alloc\w*|kcalloc\w*|kvcalloc\w*|kvzalloc\w*|kvmalloc\w*|kstrn?dup\w*|"
              r"kmemdup\w*|krealloc\w*|kasprintf|vzalloc\w*|vmalloc\w*|vcalloc\w*|kmem_cache_z?alloc\w*|"
              r"kvmemdup\w*)")
@@ -150,7 +153,8 @@ def flag_swap(old: str, new: str) -> bool:
 
 
 def gfp_candidates(path: str, old: Function, new: Function, ops: list) -> list[Candidate]:
-    """Kind a: sleeping GFP flags became atomic ones, and no other change touches locking or context."""
+    """Kind a: sleeping GFP flags became atomic ones, and no other change touches locking or context;
+    kind a2 when other changes of the function may have changed the context (to be read by hand)."""
     out: list[Candidate] = []
     other: list[str] = []
     for tag, i1, i2, j1, j2 in ops:
@@ -170,7 +174,8 @@ def gfp_candidates(path: str, old: Function, new: Function, ops: list) -> list[C
     changed = "\n".join(other)
     if out and (CONTEXT_WORDS.search(changed) or "GFP_" in changed
                 or any(re.search(r"\b" + re.escape(c.callee) + r"\b", changed) for c in out if c.callee)):
-        return []
+        for c in out:
+            c.kind = "a2"
     return out
 
 
@@ -191,35 +196,27 @@ def tests_null(var: str, text: str) -> bool:
                           text))
 
 
-def next_code_line(lines: list[str], i: int) -> int:
-    """The index of the first non-blank line at or after i (len(lines) if none)."""
-    while i < len(lines) and not lines[i].strip():
-        i += 1
-    return i
-
-
 def null_candidates(path: str, old: Function, new: Function, ops: list) -> list[Candidate]:
-    """Kind b: a NULL test added right after an allocation statement that the old function never tested."""
+    """Kind b: an allocation kept as it was, never tested in the old function, tested within a few lines
+    after it in the new one (right after it, or after the else branch of an if/else choosing the format)."""
     out: list[Candidate] = []
     new_of = {i1 + d: j1 + d for tag, i1, i2, j1, j2 in ops if tag == "equal" for d in range(i2 - i1)}
     for k, line in enumerate(old.lines):
         m = ALLOC_ASSIGN.match(line)
-        if not m or k not in new_of:
+        same = [j for j, ln in enumerate(new.lines) if ln == line]
+        if not m or (k not in new_of and len(same) != 1):
             continue
         var = m.group(1)
-        end = statement_end(old.lines, k)
-        nk = new_of[k]
-        nend = statement_end(new.lines, nk)
-        if end - k != nend - nk:
-            continue
-        after_new = new.lines[next_code_line(new.lines, nend + 1)] if nend + 1 < len(new.lines) else ""
-        if not re.match(r"\s*if\s*\(", after_new) or not tests_null(var, after_new):
-            continue
-        rest = "\n".join(old.lines[end + 1:])
+        rest = "\n".join(old.lines[k + 1:])
         if tests_null(var, rest) or not re.search(re.escape(var) + r"(?!\w)", rest):
             continue
+        nk = new_of.get(k, same[0] if same else 0)
+        test = next((ln for ln in new.lines[nk + 1:nk + NEAR] if re.match(r"\s*if\s*\(", ln) and tests_null(var, ln)),
+                    None)
+        if test is None:
+            continue
         out.append(Candidate("b", path, old.name, old.start + k, old.start, old.start + len(old.lines) - 1,
-                             line.strip(), after_new.strip(), callee=m.group(2), var=var))
+                             line.strip(), test.strip(), callee=m.group(2), var=var))
     return out
 
 
@@ -241,6 +238,22 @@ def multiply_args(line: str, m: re.Match) -> bool:
     return False
 
 
+def constant_product(line: str, m: re.Match) -> bool:
+    """Whether every factor of the first argument is a compile-time constant (a number, sizeof(...) or an
+    UPPER_CASE name): such a product cannot overflow, so replacing it is a cleanup, not a fix."""
+    depth, start, end = 0, m.end(), len(line)
+    for i in range(start, len(line)):
+        if line[i] in "([":
+            depth += 1
+        elif line[i] in ")]" and depth == 0 or line[i] == "," and depth == 0:
+            end = i
+            break
+        elif line[i] in ")]":
+            depth -= 1
+    arg = re.sub(r"sizeof\s*\((?:[^()]|\([^()]*\))*\)", "1", line[start:end])
+    return all(re.fullmatch(r"\s*(?:\d+[uUlL]*|[A-Z_][A-Z0-9_]*|1)\s*", t) for t in re.split(r"[*+\-()]", arg) if t.strip())
+
+
 def size_candidates(path: str, old: Function, new: Function, ops: list) -> list[Candidate]:
     """Kind c: a sized allocation of a product became an overflow-checked array allocation."""
     out: list[Candidate] = []
@@ -252,7 +265,7 @@ def size_candidates(path: str, old: Function, new: Function, ops: list) -> list[
             continue
         for off, a in enumerate(old.lines[i1:i2]):
             for m in SIZED.finditer(a):
-                if multiply_args(a, m) and not ARRAY_API.search(a):
+                if multiply_args(a, m) and not ARRAY_API.search(a) and not constant_product(a, m):
                     same = new.lines[j1 + off] if i2 - i1 == j2 - j1 else ""
                     b = same if ARRAY_API.search(same) else next(
                         (ln for ln in new.lines[j1:j2] if ARRAY_API.search(ln)), "")
@@ -292,8 +305,8 @@ def candidates(old_root: str, new_root: str, subdir: str) -> list[Candidate]:
 
 def run_kalloclint(old_root: str, cands: list[Candidate], jobs: int) -> list[dict]:
     """kalloclint's JSON findings on the old tree: kind-a directories whole, kind-b/c files alone."""
-    dirs = sorted({os.path.dirname(c.path) for c in cands if c.kind == "a"})
-    files = sorted({c.path for c in cands if c.kind != "a" and os.path.dirname(c.path) not in dirs})
+    dirs = sorted({os.path.dirname(c.path) for c in cands if c.kind in ("a", "a2")})
+    files = sorted({c.path for c in cands if c.kind in ("b", "c") and os.path.dirname(c.path) not in dirs})
     paths = [os.path.join(old_root, p) for p in dirs + files]
     with tempfile.TemporaryDirectory() as tmp:
         out = os.path.join(tmp, "findings.json")
@@ -305,13 +318,14 @@ def run_kalloclint(old_root: str, cands: list[Candidate], jobs: int) -> list[dic
         return json.loads(Path(out).read_text())
 
 
-def match(c: Candidate, findings: list[dict]) -> list[str]:
-    """The findings that count as kalloclint reporting candidate c."""
+def match(c: Candidate, findings: list[dict], taken: set[tuple[str, int]]) -> list[str]:
+    """The findings that count as kalloclint reporting candidate c (taken: the lines of the other
+    candidates, whose findings are theirs)."""
     hits = []
     for f in findings:
         code, line, rel = f["code"], f["line"], f["rel"]
         same_file = rel == c.path
-        if c.kind == "a":
+        if c.kind in ("a", "a2"):
             at_line = same_file and line <= c.line <= f.get("end_line", line) and code in ("KAL101", "KAL102",
                                                                                          "KAL103")
             chain = code == "KAL103" and any(r["rel"] == c.path and r["line"] == c.line for r in f["related"])
@@ -322,12 +336,14 @@ def match(c: Candidate, findings: list[dict]) -> list[str]:
         elif c.kind == "b":
             if same_file and code == "KAL306" and c.func_start <= line <= c.func_end:
                 hits.append(f"{code} {rel}:{line}")
-        elif same_file and code in ("KAL201", "KAL202") and line <= c.line + 3 and f.get("end_line", line) >= c.line:
+        elif (same_file and code in ("KAL201", "KAL202") and c.line <= line <= c.line + 2
+              and (line == c.line or (rel, line) not in taken)):
             hits.append(f"{code} {rel}:{line}")
     return hits
 
 
 KINDS = {"a": "sleep-in-atomic (GFP_KERNEL -> GFP_ATOMIC), expect KAL101/102/103",
+         "a2": "same, in a function whose other changes touch locking or context (not all fixes)",
          "b": "unchecked allocation (NULL test added), expect KAL306",
          "c": "size multiply (-> kmalloc_array/kcalloc/array_size/struct_size), expect KAL201/202"}
 
@@ -371,8 +387,9 @@ def main() -> None:
         f["rel"] = os.path.relpath(f["path"], old_root)
         for r in f.get("related", []):
             r["rel"] = os.path.relpath(r["path"], old_root)
+    taken = {(c.path, c.line) for c in cands}
     for c in cands:
-        c.found = match(c, findings)
+        c.found = match(c, findings, taken)
         c.hit = bool(c.found)
     if args.save_json:
         Path(args.save_json).write_text(json.dumps([asdict(c) for c in cands], indent=1))
