@@ -15,10 +15,12 @@ upstream fixes are picked out of those changes:
      Expected in the old tree: KAL101/KAL102/KAL103 on that line, or a KAL103 whose call chain
      mentions the function or the callee.
   b. unchecked allocation: the new tree adds a NULL test of x (`if (!x)`, `if (x == NULL)`,
-     `if (unlikely(!x))`) right after `x = <allocator>(...)`, and the old function never tests x.
+     `if (unlikely(!x))`) within a few lines after `x = <allocator>(...)`, a line kept as it was, and the
+     old function never tests x (`x == 0` counts as a test).
      Expected in the old tree: KAL306 in that function.
   c. size multiply: `kmalloc(a * b, ...)` (or another sized allocator) in the old tree became
-     kmalloc_array/kcalloc/array_size/struct_size/... in the new one.  Expected: KAL201/KAL202 there.
+     kmalloc_array/kcalloc/array_size/struct_size/... in the new one, and not every factor is a
+     compile-time constant (such products cannot overflow).  Expected: KAL201/KAL202 there.
 
 kalloclint (the checkout this script lives in) is then run once on the old tree, `--format json -j N
 --no-cache`, on the directories of the kind-a candidate files (so that call chains across files of the
@@ -177,14 +179,6 @@ def gfp_candidates(path: str, old: Function, new: Function, ops: list) -> list[C
         for c in out:
             c.kind = "a2"
     return out
-
-
-def statement_end(lines: list[str], i: int) -> int:
-    """The index of the line ending the statement that starts at lines[i] (first line ending in ';')."""
-    j = i
-    while j < len(lines) and j < i + 6 and not lines[j].rstrip().endswith(";"):
-        j += 1
-    return j
 
 
 def tests_null(var: str, text: str) -> bool:
