@@ -255,3 +255,11 @@ def test_stdin_with_filename():
     assert proc.returncode == 1
     assert proc.stdout.decode().startswith("drivers/x.c:7:14: warning:")
     assert proc.stderr == b""
+
+
+def test_chain_through_a_struct_field_names_the_pointer_and_its_target(capsys):
+    fixture = Path(__file__).parent / "fixtures" / "tree_indirect"
+    _, out, _ = run_cli(capsys, "--select", "KAL103", "--no-cache", "--format", "json", str(fixture))
+    messages = {(Path(f["path"]).name, f["line"]): f["message"] for f in json.loads(out)}
+    assert "(sa_watchdog() -> sa_dev_reset() -> dev->ops->reset() [= sa_fw_reset()] -> mutex_lock() at " \
+           "sa_fw.c:39)" in messages[("sa_watchdog.c", 9)]

@@ -14,7 +14,8 @@ builds the table; a call's targets are then:
   any call reach every driver; and a field name can be one driver's and another's at once (mvsas and
   pm8001 both call `->interrupt_enable` through `*_CHIP_DISP` macros, whose type is not known).
 A call in atomic context is reported when every target may sleep: one sleeping implementation among
-several is usually a variant (another chip, another firmware path) that the caller's device never uses."""
+several is usually a variant (another chip, another firmware path) that the caller's device never uses.
+Elsewhere such a call makes its function one that may sleep (wholetree.Tree, which builds the table once)."""
 
 from __future__ import annotations
 
@@ -164,24 +165,15 @@ class IndirectSleep(NamedTuple):
 def sleeping_indirect_calls(tree):
     """Calls through struct fields in atomic context where every function the field may hold may sleep
     with the arguments given (the first such target, in name order, is the one the message shows)."""
-    table = FieldTargets(tree)
     for f in tree.functions:
-        if not f.indirect:
+        calls = tree.indirect.get(id(f))
+        if not calls:
             continue
         foreign = tree.foreign_atomic_reason(f)
-        for site in f.indirect:
+        for site, targets in calls:
             reason = site.atomic or foreign
             if reason is None or any(a is not None and tree.gfp_sleeps(a) for a in site.args):
                 continue
-            targets = table.targets(site.slot, f.path)
-            if not targets:
-                continue
-            effects = []
-            for g in sorted(targets, key=lambda g: (g.name, g.path)):
-                effect = tree._one_effect(site, f, g)
-                if effect is None or effect[0] != "always":
-                    break
-                effects.append((g, effect[2]))
-            else:
-                g, chain = effects[0]
-                yield IndirectSleep(f, site, reason, g.name, chain)
+            found = tree.indirect_sleep(site, f, targets)
+            if found is not None:
+                yield IndirectSleep(f, site, reason, found[0].name, found[1])

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import NamedTuple
 
 from kalloclint.analysis.conditions import Cond, holds
+from kalloclint.analysis.indirect import FieldTargets
 from kalloclint.analysis.summary import FileSummary, FunctionSummary, Place, Reason, RoleInfo, Site, bool_literal
 from kalloclint.findings import Finding, Related
 from kalloclint.model import ATOMIC_CONTEXTS, Model
@@ -74,6 +75,16 @@ class Tree:
                 self.roles.setdefault(name, []).append((s.path, role))
         self.sleep: dict[int, SleepFacts] = {}
         self._foreign: dict[int, Reason | None] = {}
+        self.field_targets = FieldTargets(self)
+        # each call through a struct field with the functions it may reach, in name order (the first is the
+        # one a message names): worked out once, the table does not change while solving
+        self.indirect: dict[int, list[tuple[Site, list[FunctionSummary]]]] = {}
+        for f in self.functions:
+            for site in f.indirect:
+                targets = self.field_targets.targets(site.slot, f.path)
+                if targets:
+                    self.indirect.setdefault(id(f), []).append(
+                        (site, sorted(targets, key=lambda g: (g.name, g.path))))
         self._solve()
 
     # -- the call graph ----------------------------------------------------------------------------
@@ -116,11 +127,12 @@ class Tree:
         # finds nothing new (a caller's sites are listed together, so a repeat is the last one added)
         callers: dict[int, list[FunctionSummary]] = {}
         for f in self.functions:
-            for site in f.sites:
-                for g in self.resolve(site.callee, f.path):
-                    found = callers.setdefault(id(g), [])
-                    if not found or found[-1] is not f:
-                        found.append(f)
+            callees = [g for site in f.sites for g in self.resolve(site.callee, f.path)]
+            callees.extend(g for _, targets in self.indirect.get(id(f), ()) for g in targets)
+            for g in callees:
+                found = callers.setdefault(id(g), [])
+                if not found or found[-1] is not f:
+                    found.append(f)
         work = deque(f for f in self.functions if self._sleepy(self.sleep[id(f)]))
         queued = {id(f) for f in work}
         while work:
@@ -141,12 +153,7 @@ class Tree:
         facts = self.sleep[id(f)]
         before = (facts.always is not None, len(facts.gfp_param), len(facts.bool_param), len(facts.guarded),
                   len(facts.conditional))
-        for site in f.sites:
-            if site.atomic is not None or site.after_release or site.param_dependent:
-                continue  # calls in atomic regions are reported where they are, not propagated
-            effect = self.call_effect(site, f)
-            if effect is None:
-                continue
+        for site, effect in self._call_effects(f):
             kind, key, chain = effect
             if site.conds and kind in ("always", "bool", "cond"):  # the call happens only when its tests hold
                 kind, key = "cond", site.conds + (_bool_cond(key) if kind == "bool" else key or ())
@@ -167,6 +174,20 @@ class Tree:
         return (facts.always is not None, len(facts.gfp_param), len(facts.bool_param), len(facts.guarded),
                 len(facts.conditional)) != before
 
+    def _call_effects(self, f: FunctionSummary):
+        """(site, effect) for f's calls, direct and through struct fields, that may make f sleep. Calls in
+        atomic regions are reported where they are, not propagated."""
+        for site in f.sites:
+            if site.atomic is None and not site.after_release and not site.param_dependent:
+                effect = self.call_effect(site, f)
+                if effect is not None:
+                    yield site, effect
+        for site, targets in self.indirect.get(id(f), ()):
+            if site.atomic is None and not site.after_release and not site.param_dependent:
+                effect = self._indirect_effect(site, f, targets)
+                if effect is not None:
+                    yield site, effect
+
     def call_effect(self, site: Site, caller: FunctionSummary):
         """What a call does to its caller's sleep facts: ("always", None, chain), ("gfp", i, chain),
         ("bool", (i, value), chain), ("cond", conditions on the caller's parameters, chain), or None. With
@@ -181,6 +202,28 @@ class Tree:
             return None
         kinds = {(e[0], e[1]) for e in effects}
         return effects[0] if len(kinds) == 1 else None
+
+    def indirect_sleep(self, site: Site, caller: FunctionSummary, targets: list[FunctionSummary]) \
+            -> tuple[FunctionSummary, Chain] | None:
+        """The first target and its chain (from the call down) when every function a call through a struct
+        field may reach may sleep with the arguments given; None otherwise. One sleeping implementation
+        among several is usually a variant (another chip, another firmware path) the caller never uses."""
+        first = None
+        for g in targets:
+            effect = self._one_effect(site, caller, g)
+            if effect is None or effect[0] != "always":
+                return None
+            first = first or (g, effect[2])
+        return first
+
+    def _indirect_effect(self, site: Site, caller: FunctionSummary, targets: list[FunctionSummary]):
+        """indirect_sleep() as a call effect for the caller's facts, its first hop naming the pointer read
+        and the target followed (`dev->ops->reset() [= foo_reset()]`)."""
+        found = self.indirect_sleep(site, caller, targets)
+        if found is None:
+            return None
+        chain = found[1]
+        return "always", None, (Hop(f"{site.callee}() [= {chain[0].text}]", chain[0].place),) + chain[1:]
 
     def _one_effect(self, site: Site, caller: FunctionSummary, g: FunctionSummary):
         facts = self.sleep.get(id(g))

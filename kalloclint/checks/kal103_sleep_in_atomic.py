@@ -25,7 +25,8 @@ class SleepInAtomic(Check):
     called from atomic context get no finding of their own: the root call is reported, once. A call
     through a function pointer in a struct field (`dev->ops->add_sa(...)`) is reported when every function
     stored in that field in the tree (of that struct type, when it is known) may sleep; the message names
-    the target and its chain.
+    the target and its chain. Such a call elsewhere makes its function one that may sleep, and its callers
+    in atomic context are reported with the hop in the chain (`dev->ops->reset() [= fw_reset()]`).
 
     ## Why is this bad?
     Sleeping in atomic context schedules away while holding a spinlock or from interrupt context: other
