@@ -29,6 +29,11 @@ class UncheckedAlloc(Check):
     the dereference (`foo_init() -> foo_setup(buf) dereferences it at foo.c:88`) and the related
     locations the allocation and the dereference.
 
+    A result stored into a field (`priv->buf = kmalloc(...)`, `ctx.buf = ...`) and the struct then
+    passed (`setup(priv)`, `setup(&ctx)`) to a function that dereferences that field of its struct
+    pointer parameter in the same way (before any test of the field, any store to it and any call given
+    the struct, which might set it) is reported at the call too (`... dereferences its field ->buf`).
+
     ## Why is this bad?
     Every allocator may return NULL (even GFP_KERNEL ones, under memory pressure or fault injection).
     Dereferencing it oopses the kernel, and with a large offset may reach a mapped address instead.
