@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from kalloclint.analysis.cfg import Cfg, Node
 from kalloclint.analysis.dataflow import solve_forward
-from kalloclint.analysis.derefs import FileDerefs, ParamDeref, call_derefs
+from kalloclint.analysis.derefs import Derefs, FileDerefs, ParamDeref, call_derefs
 from kalloclint.analysis.pointers import (NOT_TESTED, address_taken, assigned, edge_possible, fact_after,
                                           key_of, learned, loop_variables, macro_outputs, merge_entries,
                                           nonnull_when, refine, sharper, tested_facts, under, unwrap, with_fact)
@@ -134,7 +134,7 @@ class _Nullness:
         for position, arg in enumerate(call.args):
             self.handed_inside(call, position, arg, state, derefs)
 
-    def handed_inside(self, call: Call, position: int, arg: Expr, state: State, derefs) -> None:
+    def handed_inside(self, call: Call, position: int, arg: Expr, state: State, derefs: Derefs) -> None:
         """`setup(priv)` or `setup(&ctx)` with `priv->buf` or `ctx.buf` holding an unchecked result: a use
         when the callee dereferences that field first thing, else maybe a handoff to another file."""
         taken = address_taken(arg)
