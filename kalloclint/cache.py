@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from kalloclint import __version__
 
 DEFAULT_DIR = ".kalloclint_cache"
-_FORMAT = b"kalloclint-cache-2"  # changes when the pickled per-file result changes shape
+_FORMAT = b"kalloclint-cache-3"  # changes when the pickled per-file result changes shape
 
 
 def digest(data: bytes) -> str:

@@ -1,13 +1,14 @@
-"""Which pointer parameters a function dereferences on every path before any NULL test of them, itself,
-through a kernel API that dereferences its argument (strcpy, strlen...) or through another function of the
-file: a caller that hands one an allocation's unchecked result has the callee dereference NULL (KAL306)."""
+"""Which pointer parameters, and which pointer fields of struct pointer parameters (`priv->buf`), a function
+dereferences on every path before any NULL test of them, itself, through a kernel API that dereferences its
+argument (strcpy, strlen...) or through another function of the file: a caller that hands one an
+allocation's unchecked result, or the struct it stored one into, has the callee dereference NULL (KAL306)."""
 
 from __future__ import annotations
 
 from bisect import bisect_left
 from typing import Callable, NamedTuple
 
-from kalloclint.analysis.pointers import NOT_TESTED, address_taken, key_of, nonnull_when
+from kalloclint.analysis.pointers import NOT_TESTED, address_taken, base_ident, key_of, nonnull_when, under
 from kalloclint.analysis.stmts import walk
 from kalloclint.frontend.facts import Call, Function, Stmt
 from kalloclint.model import Lifetimes
@@ -21,12 +22,18 @@ _DEPTH = 2
 
 
 class ParamDeref(NamedTuple):
-    """Parameter `param` is dereferenced at `span` (of the function's file), through the calls `chain`
-    (`("strcpy",)`, `("g", "strlen")`; empty when the function dereferences it itself)."""
+    """Parameter `param` (its field `field` when there is one: `->buf`, `->cfg.name`) is dereferenced at
+    `span` (of the function's file), through the calls `chain` (`("strcpy",)`, `("g", "strlen")`; empty
+    when the function dereferences it itself)."""
 
     param: int
     span: Span
     chain: tuple[str, ...] = ()
+    field: str = ""
+
+
+# What a function dereferences first thing: (parameter position, field or "") -> where
+Derefs = dict[tuple[int, str], ParamDeref]
 
 
 class FileDerefs:
@@ -42,10 +49,10 @@ class FileDerefs:
         self._functions = {f.name: f for f in functions if counts[f.name] == 1 and any(
             p.pointer or p.array is not None for p in f.params)}
         self._lifetimes, self._is_macro = lifetimes, is_macro
-        self._memo: dict[tuple[str, int], dict[int, ParamDeref]] = {}
+        self._memo: dict[tuple[str, int], Derefs] = {}
 
-    def of(self, name: str, depth: int = _DEPTH) -> dict[int, ParamDeref]:
-        """Parameter position -> its first dereference, for the function `name` of the file."""
+    def of(self, name: str, depth: int = _DEPTH) -> Derefs:
+        """(Parameter position, field) -> its first dereference, for the function `name` of the file."""
         key = (name, depth)
         if key not in self._memo:
             self._memo[key] = {}  # a call back into itself while being worked out finds nothing
@@ -56,18 +63,20 @@ class FileDerefs:
         return self._memo[key]
 
 
-def first_derefs(function: Function, lifetimes: Lifetimes, below: Callable[[str], dict[int, ParamDeref]],
-                 is_macro: Callable[[str], bool]) -> dict[int, ParamDeref]:
-    """The parameters `function` dereferences on every path before it tests, assigns or takes the address
-    of them: statements of the body's top level are followed in order until one may leave the function
-    (a return, a goto) or jump to a label. Dereferences under `&&`, `?:` or a branch are not on every
-    path; neither are those after an early return."""
-    params = {p.name: i for i, p in enumerate(function.params) if p.pointer or p.array is not None}
+def first_derefs(function: Function, lifetimes: Lifetimes, below: Callable[[str], Derefs],
+                 is_macro: Callable[[str], bool]) -> Derefs:
+    """The parameters, and fields of struct pointer parameters, `function` dereferences on every path
+    before it tests, assigns or takes the address of them (or, for a field, hands its struct to a call,
+    which may store it): statements of the body's top level are followed in order until one may leave the
+    function (a return, a goto) or jump to a label. Dereferences under `&&`, `?:` or a branch are not on
+    every path; neither are those after an early return."""
+    params = {p.name: (i, "") for i, p in enumerate(function.params) if p.pointer or p.array is not None}
     if not params:
         return {}
+    params.update(_fields(function, params, below))
     facts = _Facts(function)
     live = set(params)
-    found: dict[int, ParamDeref] = {}
+    found: Derefs = {}
     for stmt in function.body.children if function.body.kind == "block" else ():
         if stmt.kind == "label":
             break  # reached by a goto too, with whatever the jump skipped
@@ -77,7 +86,7 @@ def first_derefs(function: Function, lifetimes: Lifetimes, below: Callable[[str]
             for name, deref in sorted(_derefs_in(facts, region, params, lifetimes.derefs, below, function.name),
                                       key=lambda d: d[1].span.start):
                 if name in live:
-                    found[deref.param] = deref
+                    found[(deref.param, deref.field)] = deref
                     live.discard(name)
         if stmt.kind == "return" or any(s.kind in ("return", "goto") for s in walk(stmt)):
             break
@@ -101,11 +110,35 @@ class _Facts:
         return tuple(x for x in chosen if x.span.end <= region.end)
 
 
-def _derefs_in(facts: _Facts, region: Span, params: dict[str, int], api: dict[str, frozenset[int]],
-               below: Callable[[str], dict[int, ParamDeref]], own: str) -> list[tuple[str, ParamDeref]]:
-    """Unconditional dereferences of parameters inside `region`: their own, or a call's that receives one."""
-    out = [(d.base, ParamDeref(params[d.base], d.span)) for d in facts.within("derefs", region)
-           if not d.conditional and d.base in params]
+def _fields(function: Function, params: dict[str, tuple[int, str]], below: Callable[[str], Derefs]) \
+        -> dict[str, tuple[int, str]]:
+    """The fields of struct pointer parameters the function dereferences, hands to a call, or hands the
+    struct to a function of the file that dereferences them (`priv->buf`: (position of priv, "->buf")): the
+    places whose first dereference is wanted besides the parameters'."""
+    structs = {p.name for p in function.params if p.pointer == 1 and p.type.startswith(("struct ", "union "))}
+    if not structs:
+        return {}
+    keys = {d.base for d in function.param_derefs if d.base not in params}
+    for call in function.calls:
+        for position, key in enumerate(map(key_of, call.args)):
+            if key in structs and call.name != function.name:
+                keys |= {key + inner for at, inner in below(call.name) if at == position and inner}
+            elif key is not None and key not in params:
+                keys.add(key)
+    out = {}
+    for key in keys:
+        root = base_ident(key)
+        if root in structs and "[" not in key:  # an index means another element in each function
+            out[key] = (params[root][0], key[len(root):])
+    return out
+
+
+def _derefs_in(facts: _Facts, region: Span, params: dict[str, tuple[int, str]], api: dict[str, frozenset[int]],
+               below: Callable[[str], Derefs], own: str) -> list[tuple[str, ParamDeref]]:
+    """Unconditional dereferences of parameters and their fields inside `region`: their own, or a call's
+    that receives one (the struct, for a callee that dereferences one of its fields)."""
+    out = [(d.base, ParamDeref(params[d.base][0], d.span, (), params[d.base][1]))
+           for d in facts.within("derefs", region) if not d.conditional and d.base in params]
     for call in facts.within("calls", region):
         if call.in_error or call.conditional:
             continue
@@ -113,11 +146,14 @@ def _derefs_in(facts: _Facts, region: Span, params: dict[str, int], api: dict[st
             name = key_of(arg)
             if name not in params:
                 continue
+            param, field = params[name]
             if position in api.get(call.name, ()):
-                out.append((name, ParamDeref(params[name], call.span, (call.name,))))
-            elif call.name != own and position in below(call.name):
-                deeper = below(call.name)[position]
-                out.append((name, ParamDeref(params[name], deeper.span, (call.name, *deeper.chain))))
+                out.append((name, ParamDeref(param, call.span, (call.name,), field)))
+            elif call.name != own:
+                for (at, inner), deeper in below(call.name).items():
+                    if at == position and (not field or not inner) and f"{name}{inner}" in params:
+                        out.append((f"{name}{inner}", ParamDeref(param, deeper.span, (call.name, *deeper.chain),
+                                                                 field + inner)))
     return out
 
 
@@ -128,27 +164,33 @@ def _touched(facts: _Facts, stmt: Stmt, names: set[str], lifetimes: Lifetimes,
     out = set()
     for inner in walk(stmt):
         if inner.cond is not None:
-            out |= {n for n in names if n in inner.cond.text
+            out |= {n for n in names if base_ident(n) in inner.cond.text
                     and nonnull_when(inner.cond, n, lifetimes) is not NOT_TESTED}
     for store in facts.within("stores", stmt.span):
-        if key_of(store.target) in names:
-            out.add(key_of(store.target))
+        out |= _within(names, key_of(store.target))
     for call in facts.within("calls", stmt.span):
         for arg in call.args:
-            taken = address_taken(arg)
-            if taken in names:
-                out.add(taken)
-            elif key_of(arg) in names and (is_macro(call.name) or call.name.isupper()):
-                out.add(key_of(arg))
+            taken, key = address_taken(arg), key_of(arg)
+            if taken is not None:
+                out |= _within(names, taken)
+            elif key in names and (is_macro(call.name) or call.name.isupper()):
+                out.add(key)
+            if key is not None:  # the callee may store into the struct's fields
+                out |= {n for n in names if under(n, key) and not under(n, key + "[")}
     return out
 
 
-def call_derefs(call: Call, api: dict[str, frozenset[int]], local: FileDerefs | None) -> dict[int, ParamDeref]:
-    """The argument positions of `call` that the callee dereferences first thing: a kernel API's, or a
-    function of the file's (with the chain down to the dereference)."""
-    out = {p: ParamDeref(p, call.span, (call.name,)) for p in api.get(call.name, ()) if p < len(call.args)}
-    for position, deref in (local.of(call.name) if local is not None else {}).items():
-        out.setdefault(position, ParamDeref(position, deref.span, (call.name, *deref.chain)))
+def _within(names: set[str], key: str | None) -> set[str]:
+    """The places among `names` that changing `key` changes: itself and the fields reached through it."""
+    return {n for n in names if n == key or under(n, key)} if key is not None else set()
+
+
+def call_derefs(call: Call, api: dict[str, frozenset[int]], local: FileDerefs | None) -> Derefs:
+    """The argument positions of `call` (and fields of them) that the callee dereferences first thing: a
+    kernel API's, or a function of the file's (with the chain down to the dereference)."""
+    out = {(p, ""): ParamDeref(p, call.span, (call.name,)) for p in api.get(call.name, ()) if p < len(call.args)}
+    for at, deref in (local.of(call.name) if local is not None else {}).items():
+        out.setdefault(at, ParamDeref(at[0], deref.span, (call.name, *deref.chain), at[1]))
     return out
 
 
@@ -161,7 +203,8 @@ def unchecked_handoffs(tree):
         for handoff in f.handoffs:
             if handoff.allocated in done:
                 continue
-            reached = [(g, next((d for d in g.derefs if d.param == handoff.position), None))
+            reached = [(g, next((d for d in g.derefs if (d.param, d.field) == (handoff.position, handoff.field)),
+                                None))
                        for g in tree.resolve(handoff.callee, f.path)]
             if reached and all(d is not None for _, d in reached):
                 done.add(handoff.allocated)

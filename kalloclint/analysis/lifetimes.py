@@ -607,10 +607,19 @@ def _handed_early(function: Function, allocations: dict[int, Call], model) -> bo
         if call.conditional or call.name in model.interesting and call.name not in api.derefs:
             continue
         for arg in call.args:
-            key = norm(arg.text)
-            if key in allocated and allocated[key] < call.span.start <= tested.get(key, function.span.end):
-                return True
+            for key in _held(norm(arg.text), allocated):
+                if allocated[key] < call.span.start <= tested.get(key, function.span.end):
+                    return True
     return False
+
+
+def _held(arg: str, allocated: dict[str, int]) -> list[str]:
+    """The allocated places an argument hands on: itself, or the fields of the struct it points to
+    (`priv` hands `priv->buf`, `&ctx` hands `ctx.buf`)."""
+    if arg in allocated:
+        return [arg]
+    owner = arg[1:] if arg.startswith("&") else arg
+    return [k for k in allocated if under(k, owner) and k[len(owner)] != "["] if owner else []
 
 
 def _written(function: Function, api) -> tuple[frozenset[str], bool]:

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from kalloclint.analysis.cfg import Cfg, Node
 from kalloclint.analysis.dataflow import solve_forward
-from kalloclint.analysis.derefs import FileDerefs, ParamDeref, call_derefs
+from kalloclint.analysis.derefs import Derefs, FileDerefs, ParamDeref, call_derefs
 from kalloclint.analysis.pointers import (NOT_TESTED, address_taken, assigned, edge_possible, fact_after,
                                           key_of, learned, loop_variables, macro_outputs, merge_entries,
                                           nonnull_when, refine, sharper, tested_facts, under, unwrap, with_fact)
@@ -41,6 +41,7 @@ class Handoff:
     position: int
     key: str
     allocation: Call
+    field: str = ""  # handed inside the struct passed (`->buf` of `priv` for `priv->buf`)
 
 
 class _Nullness:
@@ -126,10 +127,33 @@ class _Nullness:
             held = frozenset(e for e in state if e[0] == key and self.allocations[e[1]].name not in never_null)
             if key is None or not held:
                 continue
-            if position in derefs:
-                self.use(held, key, call.span, derefs[position])
+            if (position, "") in derefs:
+                self.use(held, key, call.span, derefs[(position, "")])
             else:
                 self.handoffs.extend(Handoff(call, position, key, self.allocations[s]) for _, s, _ in held)
+        for position, arg in enumerate(call.args):
+            self.handed_inside(call, position, arg, state, derefs)
+
+    def handed_inside(self, call: Call, position: int, arg: Expr, state: State, derefs: Derefs) -> None:
+        """`setup(priv)` or `setup(&ctx)` with `priv->buf` or `ctx.buf` holding an unchecked result: a use
+        when the callee dereferences that field first thing, else maybe a handoff to another file."""
+        taken = address_taken(arg)
+        owner = taken if taken is not None else key_of(arg)
+        if owner is None:
+            return
+        for key, site, _ in state:
+            if not key.startswith(owner) or (key, site) == PATH or self.allocations[site].name in self.api.never_null:
+                continue
+            rest = key[len(owner):]
+            field = ("->" + rest[1:] if rest.startswith(".") else None) if taken is not None else (
+                rest if rest.startswith("->") else None)
+            if field is None or "[" in field:
+                continue
+            held = frozenset(e for e in state if e[0] == key and e[1] == site)
+            if (position, field) in derefs:
+                self.use(held, key, call.span, derefs[(position, field)])
+            else:
+                self.handoffs.append(Handoff(call, position, key, self.allocations[site], field))
 
     def checked(self, state: State, cond: Expr, outcome: bool) -> State:
         """The state on the edge where `cond` has `outcome`: a place shown non-NULL there is checked,

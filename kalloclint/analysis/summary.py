@@ -97,12 +97,14 @@ class RoleInfo(NamedTuple):
 
 
 class ParamUse(NamedTuple):
-    """Parameter `param` is dereferenced before any test of it, at `place`, through the calls `chain`
-    (`("strcpy",)`; empty when the function dereferences it itself), for KAL306 across files."""
+    """Parameter `param` (its field `field`, `->buf`, when there is one) is dereferenced before any test of
+    it, at `place`, through the calls `chain` (`("strcpy",)`; empty when the function dereferences it
+    itself), for KAL306 across files."""
 
     param: int
     place: Place
     chain: tuple[str, ...]
+    field: str = ""
 
 
 class HandedAlloc(NamedTuple):
@@ -113,9 +115,10 @@ class HandedAlloc(NamedTuple):
     position: int
     span: Span
     location: Location
-    key: str  # the argument (`buf`, `priv->rx`)
+    key: str  # the place holding it (`buf`, `priv->rx`)
     allocator: str
     allocated: Place
+    field: str = ""  # handed inside the struct passed: `->rx` when `priv` is passed for `priv->rx`
 
 
 class FunctionSummary(NamedTuple):
@@ -227,11 +230,12 @@ def _null_facts(ctx, function: Function, api: frozenset[str], is_macro) \
     allocation's target as an argument needs the NULL analysis for that)."""
     index = ctx.facts.index
     seen_elsewhere = not function.static or ctx.facts.path.endswith(".h")  # else only its own file calls it
-    derefs = tuple(ParamUse(d.param, Place(ctx.facts.path, *index.position(d.span.start)), d.chain)
+    derefs = tuple(ParamUse(d.param, Place(ctx.facts.path, *index.position(d.span.start)), d.chain, d.field)
                    for d in ctx.param_derefs().of(function.name).values()) if seen_elsewhere else ()
     allocators = ctx.model.allocators
     targets = {norm(c.target.text) for c in function.calls if c.name in allocators and c.target is not None}
-    if not targets or not any(norm(a.text) in targets for c in function.calls if c.name not in api for a in c.args):
+    if not targets or not any(_hands(norm(a.text), targets) for c in function.calls if c.name not in api
+                              for a in c.args):
         return derefs, ()
     own = {f.name for f in ctx.facts.functions}
     try:
@@ -239,10 +243,19 @@ def _null_facts(ctx, function: Function, api: frozenset[str], is_macro) \
     except OverBudget:
         return derefs, ()  # the file's lifetime analysis gave up: the other rules' summary is still wanted
     handoffs = tuple(HandedAlloc(h.call.name, h.position, h.call.span, index.locate(h.call.span), h.key,
-                             h.allocation.name, Place(ctx.facts.path, *index.position(h.allocation.span.start)))
+                             h.allocation.name, Place(ctx.facts.path, *index.position(h.allocation.span.start)),
+                             h.field)
                      for h in handed if h.call.name.isidentifier() and h.call.name not in own
                      and h.call.name not in api and not is_macro(h.call.name))
     return derefs, handoffs
+
+
+def _hands(arg: str, targets: set[str]) -> bool:
+    """Does an argument pass an allocation's target, or the struct one was stored into (`priv` for
+    `priv->buf`, `&ctx` for `ctx.buf`)?"""
+    owner = arg[1:] if arg.startswith("&") else arg
+    return arg in targets or any(t.startswith(owner) and t[len(owner):len(owner) + 1] in ("-", ".")
+                                 for t in targets) if owner else False
 
 
 def _parameter_guards(ctx, function: Function, params: tuple[str, ...]) \

@@ -30,6 +30,11 @@ class UncheckedAlloc(Check):
     the dereference (`foo_init() -> foo_setup(buf) dereferences it at foo.c:88`) and the related
     locations the allocation and the dereference.
 
+    A result stored into a field (`priv->buf = kmalloc(...)`, `ctx.buf = ...`) and the struct then
+    passed (`setup(priv)`, `setup(&ctx)`) to a function that dereferences that field of its struct
+    pointer parameter in the same way (before any test of the field, any store to it and any call given
+    the struct, which might set it) is reported at the call too (`... dereferences its field ->buf`).
+
     ## Why is this bad?
     Every allocator may return NULL (even GFP_KERNEL ones, under memory pressure or fault injection).
     Dereferencing it oopses the kernel, and with a large offset may reach a mapped address instead.
@@ -70,7 +75,7 @@ class UncheckedAlloc(Check):
                            f"and its result is not checked on this path")
                 if use.via is not None:
                     path = os.path.basename(ctx.facts.path)
-                    message += f"; {handed_chain(function.name, use.via.chain, use.key)}"
+                    message += f"; {handed_chain(function.name, use.via.chain, use.key, use.via.field)}"
                     if len(use.via.chain) > 1 or use.via.span != use.span:  # a function of the file
                         message += f" at {path}:{ctx.line(use.via.span)}"
                         related.append(ctx.related(use.via.span, f"'{use.key}' dereferenced here, unchecked"))
@@ -80,19 +85,24 @@ class UncheckedAlloc(Check):
         for caller, handoff, callee, deref in unchecked_handoffs(tree):
             message = (f"'{handoff.key}' may be NULL here: {handoff.allocator}() at line {handoff.allocated.line} "
                        f"can fail and its result is not checked on this path; "
-                       f"{handed_chain(caller.name, (handoff.callee, *deref.chain), handoff.key)} "
+                       f"{handed_chain(caller.name, (handoff.callee, *deref.chain), handoff.key, handoff.field)} "
                        f"at {os.path.basename(deref.place.path)}:{deref.place.line}")
             related = (Related(caller.path, _point(handoff.allocated), f"allocated here by {handoff.allocator}()"),
                        Related(deref.place.path, _point(deref.place),
-                               f"'{callee.params[deref.param]}' dereferenced here, unchecked"))
+                               f"'{callee.params[deref.param]}{deref.field}' dereferenced here, unchecked"))
             yield Finding(self.code, self.name, self.severity, message, caller.path, handoff.span,
                           handoff.location, None, related)
 
 
-def handed_chain(caller: str, chain: tuple[str, ...], key: str) -> str:
-    """`foo_init() -> foo_setup(buf) -> foo_fill() dereferences it`: the calls down to the dereference."""
-    hops = [f"{caller}()", f"{chain[0]}({key})", *(f"{name}()" for name in chain[1:])]
-    return " -> ".join(hops) + " dereferences it"
+def handed_chain(caller: str, chain: tuple[str, ...], key: str, field: str = "") -> str:
+    """`foo_init() -> foo_setup(buf) -> foo_fill() dereferences it`: the calls down to the dereference;
+    `foo_init() -> foo_setup(priv) dereferences its field ->buf` when the struct holding it is passed."""
+    if not field:
+        hops = [f"{caller}()", f"{chain[0]}({key})", *(f"{name}()" for name in chain[1:])]
+        return " -> ".join(hops) + " dereferences it"
+    owner = key[:-len(field)] if key.endswith(field) else "&" + key[:-(len(field) - 1)]
+    hops = [f"{caller}()", f"{chain[0]}({owner})", *(f"{name}()" for name in chain[1:])]
+    return " -> ".join(hops) + f" dereferences its field {field}"
 
 
 def _point(place) -> Location:

@@ -677,17 +677,32 @@ def _with_param_derefs(f: _File, function: Function, bases: list[ts.Node], error
     names = {p.name for p in function.params if p.pointer or p.array is not None}
     if not names:
         return function
+    structs = {p.name for p in function.params if p.pointer == 1 and p.type.startswith(("struct ", "union "))}
     out = []
     for base in bases:
         pointer = _unwrapped(base)
-        if pointer.type != "identifier" or f.text(pointer) not in names \
-                or _contains(errors, error_starts, base.start_byte):
+        if pointer.type == "identifier":
+            key = f.text(pointer) if f.text(pointer) in names else None
+        else:
+            key = _field_of(f, pointer, structs) if structs and pointer.type == "field_expression" else None
+        if key is None or _contains(errors, error_starts, base.start_byte):
             continue
         access = base.parent
         conditional = _evaluation(f, access)
         if conditional is not None and not _address_of(access):
-            out.append(Deref(f.text(pointer), f.span(access), conditional))
+            out.append(Deref(key, f.span(access), conditional))
     return dataclasses.replace(function, param_derefs=tuple(out)) if out else function
+
+
+def _field_of(f: _File, pointer: ts.Node, structs: set[str]) -> str | None:
+    """`priv->buf` or `priv->cfg.name` (no white space) when `pointer` is a field reached from one of the
+    struct pointer parameters `structs` through fields only: a pointer the caller may have stored."""
+    node = pointer
+    while node.type == "field_expression":
+        node = node.child_by_field_name("argument")
+        if node is None:
+            return None
+    return norm(f.text(pointer)) if node.type == "identifier" and f.text(node) in structs else None
 
 
 def _address_of(access: ts.Node) -> bool:
