@@ -66,6 +66,7 @@ class FileContext:
     _cfgs: dict[int, Cfg] = field(default_factory=dict)
     _effects: dict[str, LockEffect] | None = None
     _macros: dict[str, MacroEffect | None] = field(default_factory=dict)
+    _folded_texts: dict[str, CInt | Unknown | None] = field(default_factory=dict)  # constant_value() of arguments kept as text
     _gfp_flows: dict[int, GfpFlow] = field(default_factory=dict)
     sizing: Sizing | None = None
     _folder: Folder | None = None
@@ -131,10 +132,17 @@ class FileContext:
         """The value of an argument that is a compile-time constant (kept as text or not), Unknown when it
         does not fold; None when it is not a constant."""
         if expr.kind == "opaque":
-            if not looks_constant(expr.text, self._constants, self.model.constant_macros):
-                return None
-            folder = self.folder
-            return folder.fold_text(expr.text, function) if folder is not None else Unknown("no arch profile")
+            text = expr.text
+            if text in self._folded_texts:
+                return self._folded_texts[text]
+            if not looks_constant(text, self._constants, self.model.constant_macros):
+                value = None
+            else:
+                # only macros and constants in it (no locals): the value is the same in every function
+                folder = self.folder
+                value = folder.fold_text(text, function) if folder is not None else Unknown("no arch profile")
+            self._folded_texts[text] = value
+            return value
         return self.fold(expr, function) if self.is_constant(expr) else None
 
     # -- context: locks, handlers, GFP values -------------------------------------------------------

@@ -49,6 +49,7 @@ class Scope:
     _chain: list[FileFacts] = field(default_factory=list)
     _pending: list[FileFacts] = field(default_factory=list)
     _seen: set[str] = field(default_factory=set)
+    _macro_homes: dict[str, FileFacts] | None = None
 
     def __post_init__(self) -> None:
         self._chain = [self.facts]
@@ -103,14 +104,24 @@ class Scope:
 
     def is_function_macro(self, name: str) -> bool:
         """Is `name` a function-like macro in the file or its headers?"""
-        return any(name in facts.function_macros for facts in self.files())
+        return name in self._function_macros()
 
     def macro_effect(self, name: str) -> MacroEffect | None:
         """What a function-like macro does to control flow and locks, as the first file defining it says."""
-        for facts in self.files():
-            if name in facts.function_macros:
-                return facts.macro_effects.get(name)
-        return None
+        home = self._function_macros().get(name)
+        return home.macro_effects.get(name) if home is not None else None
+
+    def _function_macros(self) -> dict[str, FileFacts]:
+        """Each function-like macro of the file and its headers with the first file defining it. Built once:
+        asked about every called name, most of which are functions, a walk per name went through every
+        header each time."""
+        if self._macro_homes is None:
+            homes: dict[str, FileFacts] = {}
+            for facts in self.files():
+                for name in facts.function_macros:
+                    homes.setdefault(name, facts)
+            self._macro_homes = homes
+        return self._macro_homes
 
     def function_define(self, name: str) -> tuple[tuple[str, ...], str] | None:
         for facts in self.files():

@@ -287,6 +287,10 @@ def _parameter_guards(ctx, function: Function, params: tuple[str, ...]) \
     # the same test written again later (`if (!(io->flags & ATOMIC)) wait_sleeping(); else wait_busy();`)
     busy_tests = {(tests[b].key, taken != tests[b].negated) for b, taken in busy_arms if tests[b] is not None}
     outcomes = _ParamOutcomes(ctx, function, params)
+    # whether a pointer parameter is NULL says which object the caller has (`if (!skb) skb = alloc_skb(...)`,
+    # `if (dev && !refcount_inc_not_zero(...))`), not a mode it chose: callers mostly pass objects they
+    # checked, so a sleep under such a test is not taken to depend on the argument
+    pointers = {i for i, p in enumerate(function.params) if p.pointer or p.array is not None}
     for node, edges in zip(cfg.nodes, dominators):
         calls = [e.call.span.start for e in node.events if e.kind == "call"]
         if not calls or not edges:
@@ -303,12 +307,16 @@ def _parameter_guards(ctx, function: Function, params: tuple[str, ...]) \
             if (test.key, not plain_taken) in busy_tests:
                 dependent = True
             if test.param is not None:
-                guard = (test.param, plain_taken)
+                if test.param in pointers:
+                    dependent = True
+                else:
+                    guard = (test.param, plain_taken)
             elif test.callback and not plain_taken:
                 dependent = True
             elif test.mentions_param:
                 found = outcomes.of(cfg.nodes[branch])[0 if taken else 1]
-                if found is None:
+                if found is None or any(c.param in pointers and c.value == 0 and c.op in ("==", "!=")
+                                        for c in found):
                     dependent = True  # a flag or count the caller passes, in a shape not followed
                 else:
                     conds.extend(found)

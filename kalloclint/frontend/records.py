@@ -236,7 +236,8 @@ def macro_effect(f, name_node: ts.Node) -> MacroEffect | None:
 def joined(arms: list[MacroEffect | None]) -> MacroEffect | None:
     """The effect of a macro defined once per `#ifdef` arm: it ends the path only if every definition
     does, and may go wherever one of them goes (`esas2r_bugon()` calls BUG() only in a tracing build);
-    its locks are those of the first definition."""
+    its locks are those every definition takes (`xip_disable()` disables interrupts only in an XIP build
+    and is empty otherwise: it takes none)."""
     first = arms[0]
     if len(arms) == 1:
         return first
@@ -246,7 +247,8 @@ def joined(arms: list[MacroEffect | None]) -> MacroEffect | None:
     exits = tuple(sorted({e for a in known for e in a.exits}))
     base = first if first is not None else known[0]
     returns = base.returns if all(a.returns == base.returns for a in known if "return" in a.exits) else -1
-    locks = first.locks if first is not None else ()
+    locks = first.locks if first is not None and len(known) == len(arms) and all(
+        a.locks == first.locks for a in known) else ()
     if not exits and not locks:
         return None
     return MacroEffect(base.params, len(known) == len(arms) and all(a.ends for a in known), exits, returns, locks)
