@@ -58,6 +58,7 @@ class Site(NamedTuple):
     conds: tuple[Cond, ...] = ()  # runs only when these tests of parameters against constants all hold
     consts: tuple[tuple[int, int | None], ...] = ()  # arguments that are constants: (position, value or None)
     slot: Slot | None = None  # a call through a function pointer in a struct field: where it is read from
+    optional: bool = False  # such a call made only when the pointer is set (`if (ops->fn) ops->fn(...)`)
 
 
 class Op(NamedTuple):
@@ -206,7 +207,8 @@ def build_summary(ctx) -> FileSummary:
                 indirect.append(Site(norm(call.name), call.span, location, args,
                                      _reason(ctx, reason), sleepable, after_release, guard, param_dependent,
                                      field_tests.get(call.span.start, ()), fields_set(stored, call), conds,
-                                     _constant_args(ctx, function, call, args), slot))
+                                     _constant_args(ctx, function, call, args), slot,
+                                     _optional_callback(ctx, function, call)))
         gfp_params = tuple(i for i in range(len(params)) if _is_gfp_param(function, i))
         functions.append(FunctionSummary(function.name, facts.path, function.static,
                                          facts.index.locate(function.name_span), params, gfp_params, tuple(sites),
@@ -369,6 +371,14 @@ def _constant_args(ctx, function: Function, call: Call, kept: tuple[str | None, 
         if value is not None:
             out.append((index, None if isinstance(value, Unknown) else value.value))
     return tuple(out)
+
+
+def _optional_callback(ctx, function: Function, call: Call) -> bool:
+    """Is a call through a function pointer nested under a test that the pointer is set
+    (`if (ring->funcs->begin_use) ring->funcs->begin_use(ring);`)? Then some objects leave it unset."""
+    key = norm(call.name)
+    return any((key, True) in node.under for node in ctx.cfg(function).nodes
+               if any(e.kind == "call" and e.call is call for e in node.events))
 
 
 def stored_fields(function: Function) -> dict[str, list[tuple[int, str]]]:

@@ -207,9 +207,12 @@ class Tree:
             -> tuple[FunctionSummary, Chain] | None:
         """The first target and its chain (from the call down) when every function a call through a struct
         field may reach may sleep with the arguments given; None otherwise. One sleeping implementation
-        among several is usually a variant (another chip, another firmware path) the caller never uses;
+        among several is usually a variant (another chip, another firmware path) the caller never uses,
+        and so is the absent one of an optional callback (`if (ops->fn) ops->fn()`);
         so is a target that sleeps only under a test of its arguments' fields or values (which the caller
         through the pointer was not seen to set up): every target must sleep whatever it is given."""
+        if site.optional:
+            return None  # an optional callback: the objects that leave it unset do not sleep there
         first = None
         for g in targets:
             facts = self.sleep.get(id(g))
