@@ -46,14 +46,15 @@ class Handoff:
 
 class _Nullness:
     def __init__(self, model: Model, allocations: dict[int, Call], constant=None,
-                 aliases: dict[str, Expr] | None = None, checkers: dict[str, frozenset[int]] | None = None,
+                 aliases: dict[str, tuple[tuple[int, Expr | None], ...]] | None = None,
+                 checkers: dict[str, frozenset[int]] | None = None,
                  pointees: dict[str, str] | None = None, derefs: FileDerefs | None = None):
         self.model = model
         self.derefs = derefs  # functions of the file that dereference a parameter first thing
         self.pointees = pointees or {}  # locals that only ever hold `&place`: `*p` is that place
         self.checkers = checkers or {}  # functions of the file that test a parameter against NULL
         self.constant = constant
-        self.aliases = aliases or {}  # locals set once to a test: `bool ok = (p != NULL);`
+        self.aliases = aliases or {}  # locals set to a test: `bool ok = (p != NULL);`, see test_aliases()
         self.api = model.lifetimes
         self.allocations = allocations  # the calls whose results are followed, by start
         self.uses: dict[int, UncheckedUse] | None = None  # allocation start -> first unchecked use
@@ -160,7 +161,8 @@ class _Nullness:
         and so is every other place holding the same allocation."""
         done = set()
         alias = learned(cond, outcome, self.api)
-        test = self.aliases.get(alias[0]) if alias is not None else None
+        assignments = self.aliases.get(alias[0]) if alias is not None else None
+        test = value_before(assignments, cond.span.start) if assignments else None
         for key in {k for k, _, _ in state}:
             shows = self.tested(cond, key)
             if shows is not NOT_TESTED and (shows is None or shows == outcome):
@@ -208,12 +210,12 @@ def _forget(state: State, key: str | None) -> State:
 
 
 def unchecked_uses(cfg: Cfg, model: Model, allocations: dict[int, Call], constant=None,
-                   aliases: dict[str, Expr] | None = None,
+                   aliases: dict[str, tuple[tuple[int, Expr | None], ...]] | None = None,
                    checkers: dict[str, frozenset[int]] | None = None,
                    pointees: dict[str, str] | None = None,
                    derefs: FileDerefs | None = None) -> tuple[list[UncheckedUse], list[Handoff]]:
     """For each allocation (by call start) whose result may be NULL, its first use on a path where it
-    was not checked: a dereference, or a memset/memcpy of it. `aliases` are locals set once to a value
+    was not checked: a dereference, or a memset/memcpy of it. `aliases` are locals set to a value
     that may be a test (`bool ok = p != NULL;`), `constant(name)` the value of a macro, `checkers` the
     functions of the file that test some of their parameters against NULL (by position), `pointees` the
     locals that only ever hold the address of one place (`p_virt = &t->mem[i].virt;`), `derefs` the
@@ -234,21 +236,33 @@ def unchecked_uses(cfg: Cfg, model: Model, allocations: dict[int, Call], constan
                                                                       key=lambda h: h.call.span.start)
 
 
-def test_aliases(function: Function) -> dict[str, Expr]:
-    """Locals assigned exactly once, to an expression (`bool success = (dpp != NULL);`)."""
-    counts: dict[str, int] = {}
-    values: dict[str, Expr] = {}
+def test_aliases(function: Function) -> dict[str, tuple[tuple[int, Expr | None], ...]]:
+    """Locals set to an expression (`bool success = (dpp != NULL);`), with every assignment to them in
+    source order (its start, and the value, or None for a call's result or a compound assignment): a test
+    of the local stands for the value it was last given before the test, so `if (!success) return;` checks
+    `dpp` though `success` is assigned again further down."""
+    stores: dict[str, list[tuple[int, Expr | None]]] = {}
     for store in function.stores:
         target = key_of(store.target)
-        if target is not None:
-            counts[target] = counts.get(target, 0) + 1
-            values[target] = store.value
+        if target is not None and target.isidentifier():
+            value = store.value if store.value.kind != "other" else None
+            stores.setdefault(target, []).append((store.span.start, value))
     for call in function.calls:
         target = key_of(call.target) if call.target is not None else None
-        if target is not None:
-            counts[target] = counts.get(target, 0) + 1
-    return {name: value for name, value in values.items()
-            if counts[name] == 1 and name.isidentifier() and value.kind != "other"}
+        if target is not None and target in stores:
+            stores[target].append((call.span.start, None))
+    return {name: tuple(sorted(values, key=lambda v: v[0])) for name, values in stores.items()
+            if any(value is not None for _, value in values)}
+
+
+def value_before(assignments: tuple[tuple[int, Expr | None], ...], at: int) -> Expr | None:
+    """The value a local was last given before the source position `at` (None: unknown)."""
+    value = None
+    for start, assigned in assignments:
+        if start >= at:
+            break
+        value = assigned
+    return value
 
 
 def address_aliases(function: Function) -> dict[str, str]:
