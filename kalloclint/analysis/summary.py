@@ -152,16 +152,9 @@ def build_summary(ctx) -> FileSummary:
     gfp = model.gfp
     api = model.interesting | model.contexts.sleepers | model.contexts.noreturn
     functions = []
-    macro_names: dict[str, bool] = {}
-
-    def is_macro(name: str) -> bool:
-        """A function-like macro of the file or its headers (`#define mt76_rr(dev, ...)`) is not a call to
-        a function of that name defined elsewhere."""
-        if name not in macro_names:
-            folder = ctx.folder
-            macro_names[name] = name in facts.function_macros or (
-                folder is not None and folder.scope.is_function_macro(name))
-        return macro_names[name]
+    # a function-like macro of the file or its headers (`#define mt76_rr(dev, ...)`) is not a call to a
+    # function of that name defined elsewhere
+    is_macro = ctx.is_function_macro
 
     effects = ctx.lock_effects()
     homes: dict[str, str] = {}  # where each struct a call or binding names is defined
@@ -171,6 +164,7 @@ def build_summary(ctx) -> FileSummary:
         sites, ops, atomic_gfp, indirect = [], [], [], []
         guards, field_tests, cond_tests = _parameter_guards(ctx, function, params)
         stored = stored_fields(function) if function.stores else {}
+        optional: set[int] | None = None  # calls through set-tested pointers, found on the first such call
         for call in function.calls:
             if call.in_error or not call.name:
                 continue
@@ -194,21 +188,20 @@ def build_summary(ctx) -> FileSummary:
                 elif flags is not None:
                     atomic_gfp.append(AtomicGfp(flags, arg.span, facts.index.locate(arg.span), reason is not None,
                                                 sleepable))
-            if call.name not in api and "(" not in call.name and "->" not in call.name and "." not in call.name \
-                    and not is_macro(call.name):
-                args = site_args(call, params, gfp)
-                sites.append(Site(call.name, call.span, location, args,
-                                  _reason(ctx, reason), sleepable, after_release, guard, param_dependent,
-                                  field_tests.get(call.span.start, ()), fields_set(stored, call), conds,
-                                  _constant_args(ctx, function, call, args)))
-            slot = call_slot(ctx, function, call, homes) if "->" in call.name or "." in call.name else None
-            if slot is not None:
-                args = site_args(call, params, gfp)
-                indirect.append(Site(norm(call.name), call.span, location, args,
-                                     _reason(ctx, reason), sleepable, after_release, guard, param_dependent,
-                                     field_tests.get(call.span.start, ()), fields_set(stored, call), conds,
-                                     _constant_args(ctx, function, call, args), slot,
-                                     _optional_callback(ctx, function, call)))
+            through_field = "->" in call.name or "." in call.name
+            slot = call_slot(ctx, function, call, homes) if through_field else None
+            if slot is None and (through_field or call.name in api or "(" in call.name or is_macro(call.name)):
+                continue
+            args = site_args(call, params, gfp)
+            site = Site(norm(call.name), call.span, location, args, _reason(ctx, reason), sleepable,
+                        after_release, guard, param_dependent, field_tests.get(call.span.start, ()),
+                        fields_set(stored, call), conds, _constant_args(ctx, function, call, args))
+            if slot is None:
+                sites.append(site)
+            else:
+                if optional is None:
+                    optional = _optional_callbacks(ctx.cfg(function))
+                indirect.append(site._replace(slot=slot, optional=call.span.start in optional))
         gfp_params = tuple(i for i in range(len(params)) if _is_gfp_param(function, i))
         functions.append(FunctionSummary(function.name, facts.path, function.static,
                                          facts.index.locate(function.name_span), params, gfp_params, tuple(sites),
@@ -373,12 +366,11 @@ def _constant_args(ctx, function: Function, call: Call, kept: tuple[str | None, 
     return tuple(out)
 
 
-def _optional_callback(ctx, function: Function, call: Call) -> bool:
-    """Is a call through a function pointer nested under a test that the pointer is set
-    (`if (ring->funcs->begin_use) ring->funcs->begin_use(ring);`)? Then some objects leave it unset."""
-    key = norm(call.name)
-    return any((key, True) in node.under for node in ctx.cfg(function).nodes
-               if any(e.kind == "call" and e.call is call for e in node.events))
+def _optional_callbacks(cfg) -> set[int]:
+    """The calls (by start) through a function pointer nested under a test that the pointer is set
+    (`if (ring->funcs->begin_use) ring->funcs->begin_use(ring);`): some objects leave it unset."""
+    return {e.call.span.start for node in cfg.nodes if node.under for e in node.events
+            if e.kind == "call" and (norm(e.call.name), True) in node.under}
 
 
 def stored_fields(function: Function) -> dict[str, list[tuple[int, str]]]:
