@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import re
 
-from kalloclint.frontend.facts import Expr
+from kalloclint.frontend.facts import CONSTANT_NAME, Expr
 
-_MACRO_NAME = re.compile(r"^_*[A-Z][A-Z0-9_]*$")
 _NAME = re.compile(r"\b[A-Za-z_]\w*\b")
 _MEMBER_ACCESS = re.compile(r"->|\.\s*[A-Za-z_]|\[")
 
@@ -22,11 +21,11 @@ def is_constant(expr: Expr, names: frozenset[str] | set[str], constant_macros: f
     if kind in ("number", "char", "string", "sizeof", "type"):
         return True
     if kind == "ident":
-        return bool(_MACRO_NAME.match(e.text)) or e.text in names
+        return bool(CONSTANT_NAME.match(e.text)) or e.text in names
     if kind == "call":
         if e.op in type_macros:
             return True
-        if not (_MACRO_NAME.match(e.op) or e.op in constant_macros):
+        if not (CONSTANT_NAME.match(e.op) or e.op in constant_macros):
             return False
     elif kind == "cast":
         return len(e.children) == 2 and is_constant(e.children[1], names, constant_macros, type_macros)
@@ -41,5 +40,5 @@ def looks_constant(text: str, names: frozenset[str] | set[str], constant_macros:
     member or element of anything is read."""
     if _MEMBER_ACCESS.search(text):
         return False
-    return all(_MACRO_NAME.match(n) or n in names or n in constant_macros or n in ("true", "false", "sizeof")
+    return all(CONSTANT_NAME.match(n) or n in names or n in constant_macros or n in ("true", "false", "sizeof")
                for n in _NAME.findall(text))

@@ -258,10 +258,10 @@ def test_aliases(function: Function) -> dict[str, tuple[tuple[int, Expr | None],
 def value_before(assignments: tuple[tuple[int, Expr | None], ...], at: int) -> Expr | None:
     """The value a local was last given before the source position `at` (None: unknown)."""
     value = None
-    for start, assigned in assignments:
+    for start, given in assignments:
         if start >= at:
             break
-        value = assigned
+        value = given
     return value
 
 

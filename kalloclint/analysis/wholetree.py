@@ -206,11 +206,10 @@ class Tree:
     def indirect_sleep(self, site: Site, caller: FunctionSummary, targets: list[FunctionSummary]) \
             -> tuple[FunctionSummary, Chain] | None:
         """The first target and its chain (from the call down) when every function a call through a struct
-        field may reach may sleep with the arguments given; None otherwise. One sleeping implementation
-        among several is usually a variant (another chip, another firmware path) the caller never uses,
-        and so is the absent one of an optional callback (`if (ops->fn) ops->fn()`);
-        so is a target that sleeps only under a test of its arguments' fields or values (which the caller
-        through the pointer was not seen to set up): every target must sleep whatever it is given."""
+        field may reach sleeps whatever it is given; None otherwise. One sleeping implementation among
+        several is usually a variant (another chip, another firmware path) the caller never uses; so is
+        the absent one of an optional callback (`if (ops->fn) ops->fn()`), and a target that sleeps only
+        under a test of its arguments' fields or values, which the caller was not seen to set up."""
         if site.optional:
             return None  # an optional callback: the objects that leave it unset do not sleep there
         first = None
@@ -384,12 +383,6 @@ class Tree:
                     yield f, alloc, "a mutex or semaphore is held here, so this code may sleep"
 
 
-# Whether a bit test of a flags word (`if (flags & ASYNC)`) counts as passing when the caller's value is
-# neither a constant nor one of its own parameters. Bools and comparisons do (`if (len > SMALL)` with a
-# length computed at run time may sleep).
-UNKNOWN_BITS_SLEEP = False
-
-
 def _argument(site: Site, caller: FunctionSummary, index: int) -> tuple[str, int | None]:
     """What the caller passes at `index`: ("const", value), ("param", caller's parameter position),
     ("fixed", None) for a constant or GFP expression whose value is not known, or ("unknown", None)."""
@@ -413,7 +406,9 @@ def _may_hold(cond: Cond, kind: str, value: int | None) -> bool:
         return holds(cond, value)
     if kind == "fixed":
         return False  # a constant not folded: the caller knows which way it goes, kalloclint does not
-    return UNKNOWN_BITS_SLEEP if cond.op in ("&", "!&") else True
+    # unknown: a comparison may pass (`if (len > SMALL)` with a length computed at run time), a bit test of
+    # a flags word is a mode its callers choose on purpose and is not taken to
+    return cond.op not in ("&", "!&")
 
 
 def _caller_conds(conds: tuple[Cond, ...], site: Site, caller: FunctionSummary) -> tuple[Cond, ...] | None:

@@ -9,8 +9,8 @@ from bisect import bisect_left, bisect_right
 import tree_sitter as ts
 import tree_sitter_c as tsc
 
-from kalloclint.frontend.facts import (Assign, Call, Decl, Deref, Expr, FieldBinding, FileFacts, Function, Rewrite,
-                                       Stmt, Store, StructDef, Suppression, norm)
+from kalloclint.frontend.facts import (CONSTANT_NAME, Assign, Call, Decl, Deref, Expr, FieldBinding, FileFacts,
+                                       Function, Rewrite, Stmt, Store, StructDef, Suppression, norm)
 from kalloclint.frontend.rewrite import closing_paren, top_level_args, rewrite_source
 from kalloclint.frontend import records
 from kalloclint.model import Model
@@ -45,7 +45,6 @@ _QUERY = ts.Query(LANGUAGE, _DECLARATIONS + """
 """)
 _FILE_CALL = re.compile(rb"\b([A-Za-z_][A-Za-z0-9_]*)\s*\(")
 _SUPPRESSION = re.compile(rb"kalloclint:\s*(ignore-file|ignore)\[([^\]\n]*)\]")
-_CONSTANT_NAME = re.compile(r"^_*[A-Z][A-Z0-9_]*$")  # kernel style: ALL_CAPS macros are constants
 _MAX_EXPR_NODES = 300
 
 _EXPR_KINDS = {
@@ -373,7 +372,7 @@ def extract(source: SourceFile, model: Model, declarations_only: bool = False) -
         value = n.parent.child_by_field_name("value")
         text = f.text(value).strip() if value is not None else ""
         if name not in defines:
-            if not _CONSTANT_NAME.match(name) and _in_branch_with_alternative(n.parent):
+            if not CONSTANT_NAME.match(name) and _in_branch_with_alternative(n.parent):
                 branched.add(name)
         elif defines[name] != text:
             redefined.add(name)

@@ -47,6 +47,7 @@ def norm(text: str) -> str:
 
 
 MEMBER = re.compile(r"\b([A-Za-z_]\w*)(?:->|\.)([A-Za-z_]\w*)")  # `owner->member`, `owner.member`
+CONSTANT_NAME = re.compile(r"^_*[A-Z][A-Z0-9_]*$")  # kernel style: an ALL_CAPS name is a constant macro or enum
 
 
 @dataclass(frozen=True, slots=True)
