@@ -47,7 +47,7 @@ class FileDerefs:
         for f in functions:
             counts[f.name] = counts.get(f.name, 0) + 1
         self._functions = {f.name: f for f in functions if counts[f.name] == 1 and any(
-            p.pointer or p.array is not None for p in f.params)}
+            p.holds_address for p in f.params)}
         self._lifetimes, self._is_macro = lifetimes, is_macro
         self._memo: dict[tuple[str, int], Derefs] = {}
 
@@ -70,7 +70,7 @@ def first_derefs(function: Function, lifetimes: Lifetimes, below: Callable[[str]
     which may store it): statements of the body's top level are followed in order until one may leave the
     function (a return, a goto) or jump to a label. Dereferences under `&&`, `?:` or a branch are not on
     every path; neither are those after an early return."""
-    params = {p.name: (i, "") for i, p in enumerate(function.params) if p.pointer or p.array is not None}
+    params = {p.name: (i, "") for i, p in enumerate(function.params) if p.holds_address}
     if not params:
         return {}
     params.update(_fields(function, params, below))

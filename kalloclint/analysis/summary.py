@@ -285,7 +285,7 @@ def _parameter_guards(ctx, function: Function, params: tuple[str, ...]) \
     # whether a pointer parameter is NULL says which object the caller has (`if (!skb) skb = alloc_skb(...)`,
     # `if (dev && !refcount_inc_not_zero(...))`), not a mode it chose: callers mostly pass objects they
     # checked, so a sleep under such a test is not taken to depend on the argument
-    pointers = {i for i, p in enumerate(function.params) if p.pointer or p.array is not None}
+    pointers = {i for i, p in enumerate(function.params) if p.holds_address}
     for node, edges in zip(cfg.nodes, dominators):
         calls = [e.call.span.start for e in node.events if e.kind == "call"]
         if not calls or not edges:

@@ -673,7 +673,7 @@ def _derefs(f: _File, bases: list[ts.Node], calls: list[Call], errors, error_sta
 def _with_param_derefs(f: _File, function: Function, bases: list[ts.Node], errors, error_starts) -> Function:
     """The function with the loads and stores through its pointer parameters (`p->x`, `*p`, `p[i]`; not an
     address `&p->x`, which a callee may only keep), for the callers that hand it a pointer."""
-    names = {p.name for p in function.params if p.pointer or p.array is not None}
+    names = {p.name for p in function.params if p.holds_address}
     if not names:
         return function
     structs = {p.name for p in function.params if p.pointer == 1 and p.type.startswith(("struct ", "union "))}

@@ -64,6 +64,11 @@ class Decl:
     bits: str | None = None  # a bit-field's width text
     aligned: str | None = None  # the argument of an `__aligned(n)` attribute on the member
 
+    @property
+    def holds_address(self) -> bool:
+        """A pointer, or an array (a parameter declared `u8 buf[]` is a pointer)."""
+        return bool(self.pointer) or self.array is not None
+
 
 @dataclass(frozen=True, slots=True)
 class StructDef:
